@@ -1,0 +1,32 @@
+// mmkd: the command line over the library. Each subcommand group lives in its own cmd_*.cpp.
+#include <iostream>
+
+#include "commands.h"
+#include "mmkd/core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "mmkd — multimodal-to-unimodal knowledge distillation in transformers.\n"
+      "A MulT-style teacher over video, audio and text is distilled into a video-only student.\n\n"
+      "Examples:\n"
+      "  mmkd data synth --preset small --seed 0 --out small.pkl\n"
+      "  mmkd data inspect small.pkl\n"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "mmkd 0.1.0");
+  mmkd::app::register_data_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const mmkd::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
