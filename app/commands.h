@@ -6,8 +6,7 @@
 namespace mmkd::app {
 
 void register_data_commands(CLI::App& app);
-
-/// Sets LibTorch's intra-op threads (it defaults to 1 on these machines); 0 = all cores.
-void configure_threads(int threads);
+void register_model_commands(CLI::App& app);
+void register_train_commands(CLI::App& app);
 
 }  // namespace mmkd::app

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "mmkd 0.1.0");
   mmkd::app::register_data_commands(app);
+  mmkd::app::register_model_commands(app);
+  mmkd::app::register_train_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

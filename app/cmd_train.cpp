@@ -1,0 +1,220 @@
+// `mmkd train`, `mmkd eval` and `mmkd predict`.
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+
+#include "commands.h"
+#include "mmkd/core/error.h"
+#include "mmkd/data/batch_loader.h"
+#include "mmkd/data/mosei_io.h"
+#include "mmkd/data/npy.h"
+#include "mmkd/train/checkpoint.h"
+#include "mmkd/train/evaluate.h"
+#include "mmkd/train/labels.h"
+#include "mmkd/train/run.h"
+
+namespace mmkd::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TrainArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string run_dir;
+  std::string resume;
+  int threads = -1;
+  std::string device;
+};
+
+std::string default_run_dir(const train::RunConfig& config) {
+  return "runs/" + fs::path(config.source).stem().string() + "-seed" +
+         std::to_string(config.train.seed);
+}
+
+void add_common_overrides(std::vector<std::string>& overrides, int threads,
+                          const std::string& device) {
+  if (threads >= 0) overrides.push_back("train.threads=" + std::to_string(threads));
+  if (!device.empty()) overrides.push_back("train.device=" + device);
+}
+
+void run_train(TrainArgs args) {
+  add_common_overrides(args.overrides, args.threads, args.device);
+  const bool resume = !args.resume.empty();
+  if (resume) {
+    MMKD_CHECK(args.config.empty(), "use either --config (new run) or --resume RUN, not both");
+    args.run_dir = args.resume;
+    args.config = args.resume + "/config.yaml";
+    MMKD_CHECK(fs::exists(args.config), "--resume ", args.resume,
+               ": no config.yaml there (is it a run directory?)");
+  }
+  MMKD_CHECK(!args.config.empty(), "mmkd train: --config FILE (or --resume RUN) is required");
+  train::RunConfig config = train::load_run_config(args.config, args.overrides);
+  if (args.run_dir.empty()) args.run_dir = default_run_dir(config);
+  MMKD_CHECK(resume || !fs::exists(args.run_dir + "/last.pt"), "run directory ", args.run_dir,
+             " already holds a run; continue it with --resume ", args.run_dir,
+             " or choose another --run");
+  const nlohmann::json metrics = train::run_training(config, args.run_dir, resume);
+  std::cout << "run " << args.run_dir << ": test acc7 " << std::fixed << std::setprecision(4)
+            << metrics["test"]["classification"]["accuracy"].get<double>() << ", F1 "
+            << metrics["test"]["classification"]["f1_weighted"].get<double>() << " (metrics in "
+            << args.run_dir << "/metrics.json)\n";
+}
+
+struct EvalArgs {
+  std::string run_dir, checkpoint, data, split = "test", drop, device = "cpu";
+  int threads = 0;
+  bool json = false;
+};
+
+/// The data a checkpoint was trained on (its stored config), unless `override_path` is given.
+data::MoseiData data_for(const train::CheckpointInfo& info, const std::string& override_path) {
+  if (!override_path.empty()) return data::load_mosei(override_path);
+  const YAML::Node stored = YAML::Load(info.config_yaml);
+  return data::load_data(data::parse_data_config(stored["data"], "data"));
+}
+
+void run_eval(const EvalArgs& args) {
+  MMKD_CHECK(args.run_dir.empty() != args.checkpoint.empty(),
+             "mmkd eval: give exactly one of --run DIR or --checkpoint FILE");
+  train::set_threads(args.threads);
+  const std::string path = args.checkpoint.empty() ? args.run_dir + "/best.pt" : args.checkpoint;
+  const torch::Device device = train::parse_device(args.device);
+  train::CheckpointInfo info;
+  models::MultimodalNet model = train::load_model(path, device, &info);
+  const data::MoseiData data = data_for(info, args.data);
+  train::EvalOptions options;
+  options.device = device;
+  for (size_t start = 0; start < args.drop.size();) {
+    const size_t comma = std::min(args.drop.find(',', start), args.drop.size());
+    options.drop.push_back(data::parse_modality(args.drop.substr(start, comma - start), "--drop"));
+    start = comma + 1;
+  }
+  const train::EvalResult result = train::evaluate(model, data.split(args.split), options);
+  if (args.json) {
+    nlohmann::json j = result.to_json();
+    j["checkpoint"] = path;
+    j["split"] = args.split;
+    j["dropped"] = args.drop;
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::cout << path << " on " << args.split << (args.drop.empty() ? "" : " without " + args.drop)
+            << ":\n  " << result.summary()
+            << "\n  confusion (rows true -3..3, columns predicted):\n"
+            << result.classification.confusion << "\n";
+}
+
+struct PredictArgs {
+  std::string checkpoint, input, split = "test", device = "cpu";
+  int64_t limit = -1;
+};
+
+/// Video features [N,T,F] from a pickle split or a .npy file ([T,F] or [N,T,F]).
+torch::Tensor read_video(const PredictArgs& args) {
+  if (fs::path(args.input).extension() == ".npy") {
+    torch::Tensor x = data::read_npy(args.input).to(torch::kFloat);
+    if (x.dim() == 2) x = x.unsqueeze(0);
+    MMKD_CHECK(x.dim() == 3, args.input, ": expected video features [T,F] or [N,T,F], got rank ",
+               x.dim());
+    return torch::nan_to_num(x, 0.0, 0.0, 0.0);
+  }
+  return data::load_mosei(args.input).split(args.split).feature(data::Modality::kVideo);
+}
+
+void run_predict(const PredictArgs& args) {
+  const torch::Device device = train::parse_device(args.device);
+  train::CheckpointInfo info;
+  models::MultimodalNet model = train::load_model(args.checkpoint, device, &info);
+  MMKD_CHECK(model->config().role == models::Role::kStudent, args.checkpoint,
+             ": holds a teacher, which needs audio and text; predict serves video-only students");
+  torch::Tensor video = read_video(args);
+  const auto& shape = model->input_shape();
+  const auto v = data::modality_index(data::Modality::kVideo);
+  MMKD_CHECK(video.size(1) == shape.len[v] && video.size(2) == shape.dim[v], args.input,
+             ": video features have shape [", video.size(1), ",", video.size(2),
+             "] per sample; the student expects [", shape.len[v], ",", shape.dim[v], "]");
+  if (args.limit >= 0) video = video.slice(0, 0, std::min(args.limit, video.size(0)));
+  c10::InferenceMode inference;
+  const bool regression = model->config().output == models::OutputMode::kRegression;
+  for (int64_t start = 0; start < video.size(0); start += 256) {
+    models::ModelInputs inputs;
+    inputs.features[v] = video.slice(0, start, std::min(start + 256, video.size(0))).to(device);
+    const torch::Tensor out = model->forward(inputs).logits.to(torch::kCPU);
+    for (int64_t i = 0; i < out.size(0); ++i) {
+      nlohmann::json line;
+      line["index"] = start + i;
+      if (regression) {
+        const double value = out[i][0].item<double>();
+        line["sentiment"] = value;
+        line["class"] = train::sentiment_to_class(std::isfinite(value) ? value : 0.0) - 3;
+      } else {
+        const torch::Tensor p = torch::softmax(out[i], 0);
+        line["probabilities"] =
+            std::vector<double>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+        line["class"] = p.argmax().item<int64_t>() - 3;
+      }
+      std::cout << line.dump() << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+void register_train_commands(CLI::App& app) {
+  auto train_args = std::make_shared<TrainArgs>();
+  auto* train = app.add_subcommand(
+      "train",
+      "Train a teacher or a student alone (cross-entropy, or L1 in regression mode).\n"
+      "Examples:\n"
+      "  mmkd train --config configs/teacher_complete.yaml --run runs/teacher\n"
+      "  mmkd train --config configs/student_5.yaml --set train.epochs=5 --set data.preset=tiny\n"
+      "  mmkd train --resume runs/teacher          # continue a killed run");
+  train->add_option("--config", train_args->config, "run config (YAML)");
+  train->add_option("--set", train_args->overrides, "override a config key, key.path=value");
+  train->add_option("--run", train_args->run_dir,
+                    "run directory (default runs/<config>-seed<seed>)");
+  train->add_option("--resume", train_args->resume, "continue the run in this directory");
+  train->add_option("--threads", train_args->threads, "intra-op threads (0 = all cores)");
+  train->add_option("--device", train_args->device, "cpu | cuda | cuda:N");
+  train->callback([train_args] { run_train(*train_args); });
+
+  auto eval_args = std::make_shared<EvalArgs>();
+  auto* eval = app.add_subcommand(
+      "eval",
+      "Evaluate a checkpoint: acc7, F1 (weighted, macro), per-class scores, confusion.\n"
+      "Examples:\n"
+      "  mmkd eval --run runs/teacher\n"
+      "  mmkd eval --run runs/teacher --drop audio,text   # teacher with modalities missing\n"
+      "  mmkd eval --checkpoint student.pt --data mosei_senti_data_noalign.pkl --split test");
+  eval->add_option("--run", eval_args->run_dir, "run directory (evaluates its best.pt)");
+  eval->add_option("--checkpoint", eval_args->checkpoint, "checkpoint file");
+  eval->add_option("--data", eval_args->data, "data file (default: the run's own data)");
+  eval->add_option("--split", eval_args->split, "train | valid | test")->capture_default_str();
+  eval->add_option("--drop", eval_args->drop, "modalities to zero, e.g. audio,text");
+  eval->add_option("--device", eval_args->device, "cpu | cuda | cuda:N")->capture_default_str();
+  eval->add_option("--threads", eval_args->threads, "intra-op threads (0 = all cores)");
+  eval->add_flag("--json", eval_args->json, "print JSON");
+  eval->callback([eval_args] { run_eval(*eval_args); });
+
+  auto predict_args = std::make_shared<PredictArgs>();
+  auto* predict = app.add_subcommand(
+      "predict",
+      "Predict sentiment from video features alone with a student checkpoint; one JSON line\n"
+      "per sample with class probabilities and the predicted class (-3..3).\n"
+      "Examples:\n"
+      "  mmkd predict --checkpoint runs/student/best.pt --input clip.npy      # [T,35]\n"
+      "  mmkd predict --checkpoint runs/student/best.pt --input data.pkl --split test --limit 5");
+  predict->add_option("--checkpoint", predict_args->checkpoint, "student checkpoint")->required();
+  predict->add_option("--input", predict_args->input, ".npy [T,F] / [N,T,F] or a MOSEI pickle")
+      ->required();
+  predict->add_option("--split", predict_args->split, "split of a pickle input")
+      ->capture_default_str();
+  predict->add_option("--limit", predict_args->limit, "first N samples only");
+  predict->add_option("--device", predict_args->device, "cpu | cuda | cuda:N")
+      ->capture_default_str();
+  predict->callback([predict_args] { run_predict(*predict_args); });
+}
+
+}  // namespace mmkd::app

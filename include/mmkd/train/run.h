@@ -1,0 +1,31 @@
+// One training run end to end: data, seeded network, fit, test evaluation, metrics.json.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "mmkd/data/mosei_data.h"
+#include "mmkd/models/multimodal_net.h"
+#include "mmkd/train/objective.h"
+#include "mmkd/train/run_config.h"
+#include "mmkd/train/trainer.h"
+
+namespace mmkd::train {
+
+/// The input shape a network needs for `data` (lengths and dims of the train split).
+models::InputShape input_shape_of(const data::MoseiData& data);
+
+/// Sets LibTorch's intra-op threads: `threads`, or all cores when 0 (LibTorch defaults to 1 here).
+void set_threads(int64_t threads);
+
+/// Seeds LibTorch's default generator and builds the network of `config` for `shape`.
+models::MultimodalNet build_seeded_model(const RunConfig& config, const models::InputShape& shape);
+
+/// Evaluates the run's `best` checkpoint on test and measures latency; writes metrics.json.
+nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
+                          const data::MoseiData& data, const FitResult& fit);
+
+/// `mmkd train`: trains the network of `config` alone (L_c only) in `run_dir`.
+nlohmann::json run_training(const RunConfig& config, const std::string& run_dir, bool resume);
+
+}  // namespace mmkd::train

@@ -1,0 +1,73 @@
+// The training loop: epochs of Adam steps with clipping, validation, plateau schedule,
+// best/last checkpoints, log.csv, progress, and exact resume.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "mmkd/data/mosei_data.h"
+#include "mmkd/models/multimodal_net.h"
+#include "mmkd/train/objective.h"
+#include "mmkd/train/run_config.h"
+
+namespace mmkd::train {
+
+/// One epoch's numbers, as logged in log.csv.
+struct EpochRecord {
+  int64_t epoch = 0;  ///< 1-based
+  double train_loss = 0, train_task = 0, train_kd = 0;
+  double val_loss = 0, val_accuracy = 0, val_f1 = 0;
+  double lr = 0;
+  double seconds = 0;
+  std::string extra;  ///< objective-specific columns (already CSV-escaped), e.g. event mass
+};
+
+struct FitResult {
+  int64_t epochs_completed = 0;
+  double best_val_loss = 0;
+  int64_t best_epoch = 0;
+  bool resumed = false;
+};
+
+/// Paths inside a run directory.
+struct RunPaths {
+  std::string dir;
+  std::string config() const { return dir + "/config.yaml"; }
+  std::string log() const { return dir + "/log.csv"; }
+  std::string metrics() const { return dir + "/metrics.json"; }
+  std::string best() const { return dir + "/best.pt"; }
+  std::string last() const { return dir + "/last.pt"; }
+};
+
+class Trainer {
+ public:
+  /// `model` must be built from config.model and already seeded; `objective` computes the loss.
+  Trainer(RunConfig config, RunPaths paths, models::MultimodalNet model, Objective& objective,
+          const data::MoseiData& data);
+
+  /// Trains to config.train.epochs. With `resume`, continues from paths.last() (same weights at
+  /// the end as an uninterrupted run: same seed, one thread).
+  FitResult fit(bool resume);
+
+  /// Called after each epoch's validation; may fill record.extra (header from extra_header).
+  std::function<void(EpochRecord&)> on_epoch;
+  std::string extra_header;
+
+ private:
+  double train_epoch(int64_t epoch, torch::optim::Optimizer& optimizer, EpochRecord& record);
+  void write_log() const;
+  void restore_log(int64_t epochs);
+
+  RunConfig config_;
+  RunPaths paths_;
+  models::MultimodalNet model_;
+  Objective& objective_;
+  const data::MoseiData& data_;
+  torch::Device device_;
+  std::vector<EpochRecord> log_;
+};
+
+/// The device named by a config ("cpu", "cuda", "cuda:1"); a clear error when CUDA is absent.
+torch::Device parse_device(const std::string& name);
+
+}  // namespace mmkd::train

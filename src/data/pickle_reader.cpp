@@ -1,0 +1,619 @@
+// The pickle opcode machine: a stack, marks and a memo, with calls limited to a whitelist.
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "mmkd/core/error.h"
+#include "mmkd/data/pickle.h"
+#include "pickle_numpy.h"
+#include "pickle_source.h"
+
+namespace mmkd::data {
+
+using Kind = PyValue::Kind;
+using detail::AllocationBudget;
+using detail::ByteSource;
+
+const std::vector<std::string>& pickle_allowed_globals() {
+  static const std::vector<std::string> allowed = {"numpy.core.multiarray._reconstruct",
+                                                   "numpy._core.multiarray._reconstruct",
+                                                   "numpy.ndarray",
+                                                   "numpy.dtype",
+                                                   "numpy.core.numeric._frombuffer",
+                                                   "numpy._core.numeric._frombuffer",
+                                                   "numpy.core.multiarray.scalar",
+                                                   "numpy._core.multiarray.scalar",
+                                                   "_codecs.encode",
+                                                   "builtins.bytes",
+                                                   "__builtin__.bytes"};
+  return allowed;
+}
+
+namespace {
+
+/// Which whitelisted callable a global is; everything else never gets this far.
+enum class Callable { kReconstruct, kNdarray, kDtype, kFromBuffer, kScalar, kEncode, kBytes };
+
+Callable callable_of(const std::string& name) {
+  if (name.rfind("numpy.", 0) == 0) {
+    const std::string tail = name.substr(name.find_last_of('.') + 1);
+    if (tail == "_reconstruct") return Callable::kReconstruct;
+    if (tail == "ndarray") return Callable::kNdarray;
+    if (tail == "dtype") return Callable::kDtype;
+    if (tail == "_frombuffer") return Callable::kFromBuffer;
+    if (tail == "scalar") return Callable::kScalar;
+  }
+  if (name == "_codecs.encode") return Callable::kEncode;
+  return Callable::kBytes;
+}
+
+class Unpickler {
+ public:
+  Unpickler(ByteSource& in, const PickleLimits& limits)
+      : in_(in),
+        limits_(limits),
+        budget_(static_cast<uint64_t>(limits.payload_factor * static_cast<double>(in.size())) +
+                (1u << 20)) {}
+
+  PyRef run();
+
+ private:
+  bool step();  // executes one opcode; false at STOP
+  void dispatch(uint8_t op);
+
+  // Stack helpers; each names the opcode in its error.
+  PyRef pop();
+  PyRef& top();
+  std::vector<PyRef> pop_to_mark();
+  void push(PyRef value) { stack_.push_back(std::move(value)); }
+  PyRef container(Kind kind);
+
+  // Operand readers.
+  uint64_t read_uint(int bytes, const char* what);
+  std::string read_text(uint64_t n, const char* what);
+  PyRef read_bytes(uint64_t n, const char* what);
+  std::string read_line(const char* what);
+
+  // Opcode families.
+  void push_long(int length_bytes);
+  void push_global(const std::string& module, const std::string& name);
+  void memo_put(uint64_t index);
+  void memo_get(uint64_t index);
+  void append_items(std::vector<PyRef> values);
+  void set_items(std::vector<PyRef> values);
+  void make_tuple(size_t count);
+  void reduce();
+  void build();
+  PyRef call(Callable callable, const std::string& name, const std::vector<PyRef>& args);
+
+  std::unordered_set<const PyValue*> check_result(const PyValue& root) const;
+  void break_references(const std::unordered_set<const PyValue*>& keep = {});
+
+  ByteSource& in_;
+  PickleLimits limits_;
+  AllocationBudget budget_;
+  std::vector<PyRef> stack_;
+  std::vector<size_t> marks_;
+  std::unordered_map<uint64_t, PyRef> memo_;
+  /// Every node that can hold other nodes. On failure their children are cleared, which frees
+  /// self-referencing graphs and deep chains without recursion.
+  std::vector<PyRef> containers_;
+  uint8_t op_ = 0;
+  uint64_t op_at_ = 0;
+};
+
+// ---- stack --------------------------------------------------------------------------------
+
+PyRef Unpickler::pop() {
+  MMKD_CHECK(stack_.size() > (marks_.empty() ? 0 : marks_.back()), "opcode ", int(op_),
+             " pops an empty stack");
+  PyRef value = std::move(stack_.back());
+  stack_.pop_back();
+  return value;
+}
+
+PyRef& Unpickler::top() {
+  MMKD_CHECK(stack_.size() > (marks_.empty() ? 0 : marks_.back()), "opcode ", int(op_),
+             " needs a value on the stack");
+  return stack_.back();
+}
+
+std::vector<PyRef> Unpickler::pop_to_mark() {
+  MMKD_CHECK(!marks_.empty(), "opcode ", int(op_), " needs a MARK that is not there");
+  const size_t mark = marks_.back();
+  marks_.pop_back();
+  std::vector<PyRef> values(
+      std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(mark)),
+      std::make_move_iterator(stack_.end()));
+  stack_.resize(mark);
+  return values;
+}
+
+PyRef Unpickler::container(Kind kind) {
+  PyRef value = PyValue::make(kind);
+  containers_.push_back(value);
+  return value;
+}
+
+// ---- operands -----------------------------------------------------------------------------
+
+uint64_t Unpickler::read_uint(int bytes, const char* what) {
+  uint8_t raw[8] = {};
+  in_.read(raw, static_cast<uint64_t>(bytes), what);
+  uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | raw[i];
+  return value;
+}
+
+std::string Unpickler::read_text(uint64_t n, const char* what) {
+  in_.require(n, what);  // before allocating: a length field cannot exceed what remains
+  budget_.charge(n, what);
+  std::string text(static_cast<size_t>(n), '\0');
+  in_.read(text.data(), n, what);
+  return text;
+}
+
+PyRef Unpickler::read_bytes(uint64_t n, const char* what) {
+  in_.require(n, what);
+  PyRef value = PyValue::make(Kind::kBytes);
+  // Read straight into the buffer that an array built from these bytes will use as storage.
+  value->bytes = detail::allocate_bytes(n, budget_, what);
+  if (n > 0) in_.read(value->bytes.data_ptr<uint8_t>(), n, what);
+  return value;
+}
+
+std::string Unpickler::read_line(const char* what) {
+  std::string line;
+  for (char c = static_cast<char>(in_.byte(what)); c != '\n';
+       c = static_cast<char>(in_.byte(what))) {
+    MMKD_CHECK(line.size() < 4096, what, " is longer than 4096 bytes");
+    line += c;
+  }
+  return line;
+}
+
+// ---- opcode families ----------------------------------------------------------------------
+
+void Unpickler::push_long(int length_bytes) {
+  const uint64_t n = read_uint(length_bytes, "long length");
+  MMKD_CHECK(n <= 8, "integer of ", n, " bytes does not fit 64 bits");
+  uint8_t raw[8] = {};
+  in_.read(raw, n, "long");
+  uint64_t bits = 0;
+  for (uint64_t i = n; i-- > 0;) bits = (bits << 8) | raw[i];
+  if (n > 0 && n < 8 && (raw[n - 1] & 0x80)) bits |= ~uint64_t{0} << (8 * n);  // sign-extend
+  push(PyValue::make_int(static_cast<int64_t>(bits)));
+}
+
+void Unpickler::push_global(const std::string& module, const std::string& name) {
+  const std::string full = module + "." + name;
+  const auto& allowed = pickle_allowed_globals();
+  MMKD_CHECK(std::find(allowed.begin(), allowed.end(), full) != allowed.end(),
+             "pickle refers to global '", full,
+             "', which mmkd does not load (only numpy array reconstruction is allowed)");
+  PyRef value = PyValue::make(Kind::kGlobal);
+  value->text = full;
+  push(std::move(value));
+}
+
+void Unpickler::memo_put(uint64_t index) { memo_[index] = top(); }
+
+void Unpickler::memo_get(uint64_t index) {
+  const auto it = memo_.find(index);
+  MMKD_CHECK(it != memo_.end(), "memo entry ", index, " is read before it is written");
+  push(it->second);
+}
+
+void Unpickler::append_items(std::vector<PyRef> values) {
+  PyRef& list = top();
+  MMKD_CHECK(list->is(Kind::kList), "APPEND(S) to a ", list->describe(), ", expected a list");
+  for (PyRef& value : values) list->items.push_back(std::move(value));
+}
+
+void Unpickler::set_items(std::vector<PyRef> values) {
+  MMKD_CHECK(values.size() % 2 == 0, "SETITEMS with an odd number (", values.size(),
+             ") of keys and values");
+  PyRef& dict = top();
+  MMKD_CHECK(dict->is(Kind::kDict), "SETITEM(S) on a ", dict->describe(), ", expected a dict");
+  for (size_t i = 0; i < values.size(); i += 2)
+    dict->entries.emplace_back(std::move(values[i]), std::move(values[i + 1]));
+}
+
+void Unpickler::make_tuple(size_t count) {
+  PyRef tuple = container(Kind::kTuple);
+  tuple->items.resize(count);
+  for (size_t i = count; i-- > 0;) tuple->items[i] = pop();
+  push(std::move(tuple));
+}
+
+void Unpickler::reduce() {
+  PyRef args = pop();
+  PyRef callable = pop();
+  MMKD_CHECK(callable->is(Kind::kGlobal), "REDUCE calls a ", callable->describe(),
+             ", not a global");
+  MMKD_CHECK(args->is(Kind::kTuple), "REDUCE arguments are a ", args->describe(), ", not a tuple");
+  push(call(callable_of(callable->text), callable->text, args->items));
+}
+
+PyRef Unpickler::call(Callable callable, const std::string& name, const std::vector<PyRef>& args) {
+  auto arity = [&](size_t n) {
+    MMKD_CHECK(args.size() == n, name, "() called with ", args.size(), " arguments, expected ", n);
+  };
+  auto dtype_arg = [&](const PyRef& arg) -> const NumpyDtype& {
+    MMKD_CHECK(arg->is(Kind::kDtype), name, "() expects a numpy dtype, got ", arg->describe());
+    return arg->dtype;
+  };
+  switch (callable) {
+    case Callable::kReconstruct: {  // _reconstruct(ndarray, shape, typecode): an empty array
+      arity(3);
+      MMKD_CHECK(args[0]->is(Kind::kGlobal) && callable_of(args[0]->text) == Callable::kNdarray,
+                 name, "() may only build numpy.ndarray, got ", args[0]->describe());
+      PyRef array = container(Kind::kNdArray);
+      array->array.tensor = torch::empty({0}, torch::kUInt8);
+      array->array.shape = {0};
+      return array;
+    }
+    case Callable::kDtype: {  // dtype(spec, align, copy)
+      MMKD_CHECK(!args.empty() && args.size() <= 3, name, "() called with ", args.size(),
+                 " arguments");
+      PyRef dtype = PyValue::make(Kind::kDtype);
+      dtype->dtype = detail::parse_dtype_spec(args[0]->as_text());
+      return dtype;
+    }
+    case Callable::kFromBuffer: {  // _frombuffer(buffer, dtype, shape, order)
+      arity(4);
+      PyRef array = container(Kind::kNdArray);
+      detail::array_from_buffer(array->array, *args[0], dtype_arg(args[1]), *args[2],
+                                args[3]->as_text(), budget_);
+      return array;
+    }
+    case Callable::kScalar: {  // scalar(dtype, bytes) or scalar(dtype('O'), object)
+      MMKD_CHECK(args.size() == 2, name, "() called with ", args.size(), " arguments, expected 2");
+      if (dtype_arg(args[0]).kind == 'O') return args[1];
+      PyRef array = container(Kind::kNdArray);
+      detail::array_from_scalar(array->array, dtype_arg(args[0]), *args[1], budget_);
+      return array;
+    }
+    case Callable::kEncode: {  // _codecs.encode(text, 'latin1'): protocol 2's bytes
+      arity(2);
+      const std::string codec = args[1]->as_text();
+      MMKD_CHECK(codec == "latin1" || codec == "latin-1", name, "() with codec '", codec,
+                 "' (only latin1 is used by pickle)");
+      MMKD_CHECK(args[0]->is(Kind::kStr), name, "() of a ", args[0]->describe());
+      PyRef bytes = PyValue::make(Kind::kBytes);
+      bytes->bytes = detail::latin1_bytes(args[0]->text, budget_);
+      return bytes;
+    }
+    case Callable::kBytes: {  // bytes(): protocol 2's empty bytes
+      arity(0);
+      PyRef bytes = PyValue::make(Kind::kBytes);
+      bytes->bytes = torch::empty({0}, torch::kUInt8);
+      return bytes;
+    }
+    case Callable::kNdarray:
+      break;
+  }
+  MMKD_FAIL(name, " cannot be called directly");
+}
+
+void Unpickler::build() {
+  PyRef state = pop();
+  PyRef& target = top();
+  if (target->is(Kind::kDtype)) {
+    detail::apply_dtype_state(target->dtype, *state);
+  } else if (target->is(Kind::kNdArray)) {
+    detail::build_ndarray(target->array, target->items, *state, budget_);
+  } else {
+    MMKD_FAIL("BUILD on a ", target->describe(), " (only numpy arrays and dtypes are rebuilt)");
+  }
+}
+
+// ---- the machine --------------------------------------------------------------------------
+
+bool Unpickler::step() {
+  op_at_ = in_.position();
+  op_ = in_.byte("an opcode (missing STOP)");
+  if (op_ == '.') return false;
+  dispatch(op_);
+  return true;
+}
+
+void Unpickler::dispatch(uint8_t op) {
+  switch (op) {
+    case 0x80: {  // PROTO
+      const auto protocol = static_cast<int>(read_uint(1, "protocol"));
+      MMKD_CHECK(protocol >= 2 && protocol <= 5, "pickle protocol ", protocol,
+                 " is not supported (protocols 2-5 are)");
+      break;
+    }
+    case 0x95: {  // FRAME: a hint for buffering; its length must still fit the file
+      const uint64_t n = read_uint(8, "frame length");
+      in_.require(n, "a frame");
+      break;
+    }
+    case '(':
+      marks_.push_back(stack_.size());
+      break;
+    case '0':
+      pop();
+      break;
+    case '1':
+      pop_to_mark();
+      break;
+    case '2':
+      push(top());
+      break;
+    case 'N':
+      push(PyValue::make(Kind::kNone));
+      break;
+    case 0x88:
+    case 0x89: {
+      PyRef value = PyValue::make(Kind::kBool);
+      value->boolean = op == 0x88;
+      push(std::move(value));
+      break;
+    }
+    case 'J':
+      push(PyValue::make_int(static_cast<int32_t>(read_uint(4, "BININT"))));
+      break;
+    case 'K':
+      push(PyValue::make_int(static_cast<int64_t>(read_uint(1, "BININT1"))));
+      break;
+    case 'M':
+      push(PyValue::make_int(static_cast<int64_t>(read_uint(2, "BININT2"))));
+      break;
+    case 0x8a:
+      push_long(1);
+      break;
+    case 0x8b:
+      push_long(4);
+      break;
+    case 'G': {  // BINFLOAT: big-endian IEEE double
+      uint8_t raw[8];
+      in_.read(raw, 8, "BINFLOAT");
+      uint64_t bits = 0;
+      for (uint8_t b : raw) bits = (bits << 8) | b;
+      double value;
+      std::memcpy(&value, &bits, sizeof value);
+      push(PyValue::make_float(value));
+      break;
+    }
+    case 0x8c:
+      push(PyValue::make_str(read_text(read_uint(1, "str length"), "SHORT_BINUNICODE")));
+      break;
+    case 'X':
+      push(PyValue::make_str(read_text(read_uint(4, "str length"), "BINUNICODE")));
+      break;
+    case 0x8d:
+      push(PyValue::make_str(read_text(read_uint(8, "str length"), "BINUNICODE8")));
+      break;
+    case 'C':
+      push(read_bytes(read_uint(1, "bytes length"), "SHORT_BINBYTES"));
+      break;
+    case 'B':
+      push(read_bytes(read_uint(4, "bytes length"), "BINBYTES"));
+      break;
+    case 0x8e:
+      push(read_bytes(read_uint(8, "bytes length"), "BINBYTES8"));
+      break;
+    case 0x96:
+      push(read_bytes(read_uint(8, "bytearray length"), "BYTEARRAY8"));
+      break;
+    // Python 2 str; read as bytes (what Python 3 does with encoding='bytes').
+    case 'U':
+      push(read_bytes(read_uint(1, "string length"), "SHORT_BINSTRING"));
+      break;
+    case 'T':
+      push(read_bytes(read_uint(4, "string length"), "BINSTRING"));
+      break;
+    case ']':
+      push(container(Kind::kList));
+      break;
+    case 'l': {
+      PyRef list = container(Kind::kList);
+      list->items = pop_to_mark();
+      push(std::move(list));
+      break;
+    }
+    case 'a': {
+      PyRef value = pop();
+      append_items({std::move(value)});
+      break;
+    }
+    case 'e': {
+      std::vector<PyRef> values = pop_to_mark();
+      append_items(std::move(values));
+      break;
+    }
+    case ')':
+      push(container(Kind::kTuple));
+      break;
+    case 0x85:
+      make_tuple(1);
+      break;
+    case 0x86:
+      make_tuple(2);
+      break;
+    case 0x87:
+      make_tuple(3);
+      break;
+    case 't': {
+      PyRef tuple = container(Kind::kTuple);
+      tuple->items = pop_to_mark();
+      push(std::move(tuple));
+      break;
+    }
+    case '}':
+      push(container(Kind::kDict));
+      break;
+    case 'd': {
+      std::vector<PyRef> values = pop_to_mark();
+      push(container(Kind::kDict));
+      set_items(std::move(values));
+      break;
+    }
+    case 's': {
+      PyRef value = pop();
+      PyRef key = pop();
+      set_items({std::move(key), std::move(value)});
+      break;
+    }
+    case 'u': {
+      std::vector<PyRef> values = pop_to_mark();
+      set_items(std::move(values));
+      break;
+    }
+    case 'c': {
+      const std::string module = read_line("GLOBAL module");
+      push_global(module, read_line("GLOBAL name"));
+      break;
+    }
+    case 0x93: {  // STACK_GLOBAL
+      PyRef name = pop();
+      PyRef module = pop();
+      MMKD_CHECK(name->is(Kind::kStr) && module->is(Kind::kStr), "STACK_GLOBAL needs two str");
+      push_global(module->text, name->text);
+      break;
+    }
+    case 'R':
+      reduce();
+      break;
+    case 'b':
+      build();
+      break;
+    case 'q':
+      memo_put(read_uint(1, "memo index"));
+      break;
+    case 'r':
+      memo_put(read_uint(4, "memo index"));
+      break;
+    case 0x94:
+      memo_put(memo_.size());
+      break;
+    case 'h':
+      memo_get(read_uint(1, "memo index"));
+      break;
+    case 'j':
+      memo_get(read_uint(4, "memo index"));
+      break;
+    case 0x81:
+    case 0x92:
+      MMKD_FAIL("NEWOBJ creates class instances, which mmkd does not load");
+    case 0x97:
+    case 0x98:
+      MMKD_FAIL("out-of-band buffers (protocol 5 buffer_callback) are not supported");
+    case 'P':
+    case 'Q':
+      MMKD_FAIL("persistent ids are not supported");
+    case 'i':
+    case 'o':
+    case 0x82:
+    case 0x83:
+    case 0x84:
+      MMKD_FAIL("opcode ", int(op), " creates objects, which mmkd does not load");
+    default:
+      MMKD_FAIL("opcode ", int(op),
+                " is not supported (protocols 2-5 of numpy arrays and plain data are)");
+  }
+}
+
+/// The tree must be acyclic and shallow enough for recursive consumers (and destructors).
+/// Returns the nodes reachable from the root.
+std::unordered_set<const PyValue*> Unpickler::check_result(const PyValue& root) const {
+  struct Frame {
+    const PyValue* node;
+    size_t next;
+  };
+  std::unordered_set<const PyValue*> done;
+  std::unordered_set<const PyValue*> open;
+  std::vector<Frame> path{{&root, 0}};
+  open.insert(&root);
+  // Children are items, then dict keys and values, addressed by one running index.
+  auto child_count = [](const PyValue* node) {
+    return node->items.size() + 2 * node->entries.size();
+  };
+  auto child_at = [](const PyValue* node, size_t i) -> const PyValue* {
+    if (i < node->items.size()) return node->items[i].get();
+    const auto& entry = node->entries[(i - node->items.size()) / 2];
+    return ((i - node->items.size()) % 2 == 0 ? entry.first : entry.second).get();
+  };
+  while (!path.empty()) {
+    Frame& frame = path.back();
+    if (frame.next == child_count(frame.node)) {
+      open.erase(frame.node);
+      done.insert(frame.node);
+      path.pop_back();
+      continue;
+    }
+    const PyValue* child = child_at(frame.node, frame.next++);
+    if (done.count(child) != 0) continue;
+    MMKD_CHECK(open.count(child) == 0,
+               "pickle holds a container that contains itself (not supported)");
+    MMKD_CHECK(static_cast<int>(path.size()) < limits_.max_nesting,
+               "pickle nests containers deeper than ", limits_.max_nesting, " levels");
+    open.insert(child);
+    path.push_back({child, 0});
+  }
+  return done;
+}
+
+void Unpickler::break_references(const std::unordered_set<const PyValue*>& keep) {
+  memo_.clear();
+  stack_.clear();
+  for (PyRef& node : containers_) {
+    if (keep.count(node.get()) != 0) continue;
+    node->items.clear();
+    node->entries.clear();
+  }
+}
+
+PyRef Unpickler::run() {
+  try {
+    // Protocols 2-5 always open with PROTO; anything else is not a pickle mmkd reads.
+    const uint8_t first = in_.byte("the protocol header");
+    MMKD_CHECK(first == 0x80, "not a pickle of protocol 2-5 (it starts with byte ", int(first),
+               ", expected 128, the PROTO opcode)");
+    dispatch(first);
+    while (step()) {
+    }
+    PyRef root = pop();
+    // Unreachable leftovers (memo, stack) may be deep or cyclic: unlink them before freeing.
+    break_references(check_result(*root));
+    return root;
+  } catch (const Error& e) {
+    break_references();
+    const std::string message = e.what();
+    if (message.rfind("truncated pickle", 0) == 0) throw;
+    MMKD_FAIL(message, " (opcode at byte ", op_at_, ")");
+  } catch (...) {
+    break_references();
+    throw;
+  }
+}
+
+PyRef parse(ByteSource& source, const std::string& name, const PickleLimits& limits) {
+  try {
+    Unpickler unpickler(source, limits);
+    return unpickler.run();
+  } catch (const Error& e) {
+    MMKD_FAIL(name, ": ", e.what());
+  } catch (const std::bad_alloc&) {
+    MMKD_FAIL(name, ": out of memory while reading the pickle");
+  }
+}
+
+}  // namespace
+
+PyRef read_pickle_file(const std::string& path, const PickleLimits& limits) {
+  detail::FileSource source = detail::FileSource::open(path);
+  return parse(source, path, limits);
+}
+
+PyRef read_pickle_memory(const void* data, size_t size, const std::string& name,
+                         const PickleLimits& limits) {
+  detail::MemorySource source(data, size);
+  return parse(source, name, limits);
+}
+
+}  // namespace mmkd::data

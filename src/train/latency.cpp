@@ -1,0 +1,57 @@
+#include "mmkd/train/latency.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace mmkd::train {
+
+nlohmann::json LatencyStats::to_json() const {
+  return {{"batch_size", batch_size},
+          {"repeats", repeats},
+          {"median_ms", median_ms},
+          {"p10_ms", p10_ms},
+          {"p90_ms", p90_ms}};
+}
+
+namespace {
+void synchronize(const torch::Device& device) {
+  // A CUDA forward returns before the GPU finishes; time the work, not the launch.
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+}
+}  // namespace
+
+LatencyStats measure_latency(models::MultimodalNet& model, int64_t batch_size,
+                             const torch::Device& device, int64_t repeats, int64_t warmup) {
+  c10::InferenceMode inference;
+  const bool was_training = model->is_training();
+  model->eval();
+  const models::InputShape& shape = model->input_shape();
+  models::ModelInputs inputs;
+  for (size_t m = 0; m < 3; ++m)
+    inputs.features[m] = torch::randn({batch_size, shape.len[m], shape.dim[m]}, device);
+  for (int64_t i = 0; i < warmup; ++i) model->forward(inputs);
+  synchronize(device);
+  std::vector<double> times;
+  for (int64_t i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    model->forward(inputs);
+    synchronize(device);
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  if (was_training) model->train();
+  std::sort(times.begin(), times.end());
+  const auto at = [&](double q) {
+    return times[static_cast<size_t>(q * static_cast<double>(times.size() - 1) + 0.5)];
+  };
+  LatencyStats stats;
+  stats.batch_size = batch_size;
+  stats.repeats = repeats;
+  stats.median_ms = at(0.5);
+  stats.p10_ms = at(0.1);
+  stats.p90_ms = at(0.9);
+  return stats;
+}
+
+}  // namespace mmkd::train

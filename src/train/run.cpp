@@ -1,0 +1,79 @@
+#include "mmkd/train/run.h"
+
+#include <iostream>
+#include <thread>
+
+#include "mmkd/core/atomic_file.h"
+#include "mmkd/data/batch_loader.h"
+#include "mmkd/train/checkpoint.h"
+#include "mmkd/train/evaluate.h"
+#include "mmkd/train/labels.h"
+#include "mmkd/train/latency.h"
+#include "mmkd/train/metrics.h"
+
+namespace mmkd::train {
+
+models::InputShape input_shape_of(const data::MoseiData& data) {
+  const data::Split& train = data.split("train");
+  models::InputShape shape;
+  for (size_t m = 0; m < 3; ++m) {
+    shape.len[m] = train.features[m].size(1);
+    shape.dim[m] = train.features[m].size(2);
+  }
+  return shape;
+}
+
+void set_threads(int64_t threads) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads > 0 ? static_cast<int>(threads) : cores);
+}
+
+models::MultimodalNet build_seeded_model(const RunConfig& config, const models::InputShape& shape) {
+  torch::manual_seed(static_cast<uint64_t>(config.train.seed));
+  return models::build_model(config.model, shape);
+}
+
+nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
+                          const data::MoseiData& data, const FitResult& fit) {
+  const torch::Device device = parse_device(config.train.device);
+  CheckpointInfo info;
+  models::MultimodalNet best = load_model(paths.best(), device, &info);
+  EvalOptions options;
+  options.batch_size = config.train.eval_batch_size;
+  options.device = device;
+  const EvalResult test = evaluate(best, data.split("test"), options);
+  nlohmann::json metrics;
+  metrics["model"] = best->config().describe();
+  metrics["data"] = config.data.describe();
+  metrics["best_epoch"] = fit.best_epoch;
+  metrics["best_val_loss"] = fit.best_val_loss;
+  metrics["epochs"] = fit.epochs_completed;
+  metrics["test"] = test.to_json();
+  metrics["test"]["majority_rate"] =
+      majority_class_rate(sentiment_to_class(data.split("test").labels));
+  metrics["parameters"] = best->parameter_count();
+  metrics["projection_parameters"] = best->projection_parameter_count();
+  metrics["latency"] = {{"batch_1", measure_latency(best, 1, device).to_json()},
+                        {"batch_64", measure_latency(best, 64, device, 5, 1).to_json()},
+                        {"threads", torch::get_num_threads()}};
+  write_text_atomic(paths.metrics(), metrics.dump(2) + "\n");
+  std::cerr << "test: " << test.summary() << "\n";
+  return metrics;
+}
+
+nlohmann::json run_training(const RunConfig& config, const std::string& run_dir, bool resume) {
+  set_threads(config.train.threads);
+  std::cerr << "data: " << config.data.describe() << "\n";
+  const data::MoseiData data = data::load_data(config.data);
+  const models::InputShape shape = input_shape_of(data);
+  models::MultimodalNet model = build_seeded_model(config, shape);
+  std::cerr << "model: " << model->config().describe() << ", " << model->parameter_count()
+            << " parameters, inputs " << shape.describe() << "\n";
+  TaskObjective objective(config.model);
+  RunPaths paths{run_dir};
+  Trainer trainer(config, paths, model, objective, data);
+  const FitResult fit = trainer.fit(resume);
+  return finish_run(config, paths, data, fit);
+}
+
+}  // namespace mmkd::train

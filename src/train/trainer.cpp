@@ -1,0 +1,257 @@
+#include "mmkd/train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "mmkd/core/atomic_file.h"
+#include "mmkd/core/error.h"
+#include "mmkd/data/batch_loader.h"
+#include "mmkd/train/checkpoint.h"
+#include "mmkd/train/evaluate.h"
+#include "mmkd/train/plateau_scheduler.h"
+
+namespace mmkd::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string format_duration(double seconds) {
+  std::ostringstream out;
+  const auto total = static_cast<int64_t>(seconds + 0.5);
+  if (total >= 3600) out << total / 3600 << "h";
+  if (total >= 60)
+    out << std::setw(total >= 3600 ? 2 : 1) << std::setfill('0') << (total / 60) % 60 << "m";
+  out << std::setw(total >= 60 ? 2 : 1) << std::setfill('0') << total % 60 << "s";
+  return out.str();
+}
+
+/// A live one-line bar on a terminal; nothing when stderr is a file or pipe.
+class ProgressBar {
+ public:
+  ProgressBar(bool enabled, int64_t epoch, int64_t total)
+      : enabled_(enabled && isatty(STDERR_FILENO)), epoch_(epoch), total_(total) {}
+  void update(int64_t done, double loss, double elapsed) {
+    if (!enabled_) return;
+    const int width = 24;
+    const int filled = static_cast<int>(width * done / std::max<int64_t>(1, total_));
+    const double eta = done > 0 ? elapsed / done * (total_ - done) : 0.0;
+    std::cerr << "\r  epoch " << epoch_ << " [" << std::string(filled, '#')
+              << std::string(width - filled, '.') << "] " << done << "/" << total_ << " loss "
+              << std::fixed << std::setprecision(4) << loss << " " << std::setprecision(1)
+              << done / std::max(1e-9, elapsed) << " batch/s ETA " << format_duration(eta) << "   "
+              << std::flush;
+  }
+  void clear() {
+    if (enabled_) std::cerr << "\r" << std::string(90, ' ') << "\r" << std::flush;
+  }
+
+ private:
+  bool enabled_;
+  int64_t epoch_, total_;
+};
+
+std::vector<torch::Tensor> trainable(models::MultimodalNet& model, Objective& objective) {
+  std::vector<torch::Tensor> params = model->parameters();
+  for (auto& p : objective.parameters()) params.push_back(p);
+  return params;
+}
+
+}  // namespace
+
+torch::Device parse_device(const std::string& name) {
+  torch::Device device = torch::kCPU;
+  try {
+    device = torch::Device(name);
+  } catch (const c10::Error&) {
+    MMKD_FAIL("device '", name, "': expected cpu, cuda or cuda:N");
+  }
+  if (device.is_cuda()) {
+    MMKD_CHECK(torch::cuda::is_available(), "device '", name,
+               "': this build of LibTorch has no CUDA or no GPU is visible; use --device cpu");
+    MMKD_CHECK(
+        !device.has_index() || device.index() < static_cast<int>(torch::cuda::device_count()),
+        "device '", name, "': only ", torch::cuda::device_count(), " GPU(s) visible");
+  }
+  return device;
+}
+
+Trainer::Trainer(RunConfig config, RunPaths paths, models::MultimodalNet model,
+                 Objective& objective, const data::MoseiData& data)
+    : config_(std::move(config)),
+      paths_(std::move(paths)),
+      model_(std::move(model)),
+      objective_(objective),
+      data_(data),
+      device_(parse_device(config_.train.device)) {
+  MMKD_CHECK(
+      config_.model.output == models::OutputMode::kRegression || config_.model.num_classes == 7,
+      config_.source, ": model.num_classes must be 7 (the sentiment classes -3..3), got ",
+      config_.model.num_classes);
+}
+
+double Trainer::train_epoch(int64_t epoch, torch::optim::Optimizer& optimizer,
+                            EpochRecord& record) {
+  data::BatchLoaderOptions options;
+  options.batch_size = config_.train.batch_size;
+  options.seed = static_cast<uint64_t>(config_.train.seed);
+  data::BatchLoader loader(data_.split("train"), options);
+  loader.set_epoch(epoch);
+  model_->train();
+  objective_.set_training(true);
+  const auto params = trainable(model_, objective_);
+  const models::TapRequest taps = objective_.taps();
+  ProgressBar bar(config_.train.progress, epoch + 1, loader.num_batches());
+  const auto start = Clock::now();
+  double total = 0, task = 0, kd = 0;
+  int64_t seen = 0;
+  for (int64_t i = 0; i < loader.num_batches(); ++i) {
+    const data::Batch batch = loader.batch(i).to(device_);
+    models::ModelInputs inputs{batch.features, batch.padding};
+    optimizer.zero_grad();
+    const models::ModelOutput out = model_->forward(inputs, taps);
+    const LossParts loss = objective_.compute(batch, out, /*training=*/true);
+    const double value = loss.total.item<double>();
+    MMKD_CHECK(std::isfinite(value), "epoch ", epoch + 1, ", batch ", i + 1, ": the loss is ",
+               value, "; training stopped. The last good checkpoint is ", paths_.last(),
+               " (lower train.lr or check the data for extreme values)");
+    loss.total.backward();
+    if (config_.train.clip > 0) torch::nn::utils::clip_grad_norm_(params, config_.train.clip);
+    optimizer.step();
+    const int64_t n = batch.size();
+    seen += n;
+    total += value * n;
+    task += loss.task.item<double>() * n;
+    if (loss.kd.defined()) kd += loss.kd.item<double>() * n;
+    bar.update(i + 1, total / seen, seconds_since(start));
+  }
+  bar.clear();
+  record.train_loss = total / seen;
+  record.train_task = task / seen;
+  record.train_kd = kd / seen;
+  return record.train_loss;
+}
+
+void Trainer::write_log() const {
+  std::ostringstream csv;
+  csv << "epoch,train_loss,train_task,train_kd,val_loss,val_acc7,val_f1,lr,seconds";
+  if (!extra_header.empty()) csv << "," << extra_header;
+  csv << "\n" << std::setprecision(8);
+  for (const auto& r : log_) {
+    csv << r.epoch << "," << r.train_loss << "," << r.train_task << "," << r.train_kd << ","
+        << r.val_loss << "," << r.val_accuracy << "," << r.val_f1 << "," << r.lr << ","
+        << r.seconds;
+    if (!extra_header.empty()) csv << "," << r.extra;
+    csv << "\n";
+  }
+  write_text_atomic(paths_.log(), csv.str());
+}
+
+void Trainer::restore_log(int64_t epochs) {
+  std::ifstream in(paths_.log());
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line) && static_cast<int64_t>(log_.size()) < epochs) {
+    std::istringstream row(line);
+    EpochRecord r;
+    char comma;
+    row >> r.epoch >> comma >> r.train_loss >> comma >> r.train_task >> comma >> r.train_kd >>
+        comma >> r.val_loss >> comma >> r.val_accuracy >> comma >> r.val_f1 >> comma >> r.lr >>
+        comma >> r.seconds;
+    if (row.peek() == ',') {
+      row.get();
+      std::getline(row, r.extra);
+    }
+    if (r.epoch >= 1 && r.epoch <= epochs) log_.push_back(r);
+  }
+}
+
+FitResult Trainer::fit(bool resume) {
+  std::filesystem::create_directories(paths_.dir);
+  model_->to(device_);
+  objective_.to(device_);
+  torch::optim::Adam optimizer(
+      trainable(model_, objective_),
+      torch::optim::AdamOptions(config_.train.lr).weight_decay(config_.train.weight_decay));
+  PlateauSchedulerOptions schedule;
+  schedule.patience = config_.train.patience;
+  schedule.factor = config_.train.factor;
+  PlateauScheduler scheduler(optimizer, schedule);
+
+  CheckpointInfo info;
+  info.config_yaml = YAML::Dump(config_.resolved());
+  info.shape = model_->input_shape();
+  info.best_val_loss = std::numeric_limits<double>::infinity();
+  FitResult result;
+  const TrainingState state{&optimizer, &objective_, true};
+  if (resume && std::filesystem::exists(paths_.last())) {
+    const CheckpointInfo stored = load_checkpoint_into(paths_.last(), model_, state);
+    model_->to(device_);
+    info.epoch = stored.epoch;
+    info.best_val_loss = stored.best_val_loss;
+    info.best_epoch = stored.best_epoch;
+    scheduler.load_state(
+        PlateauSchedulerState::from_json(nlohmann::json::parse(stored.scheduler_json)));
+    restore_log(info.epoch);
+    result.resumed = true;
+    std::cerr << "resuming " << paths_.dir << " after epoch " << info.epoch << "\n";
+  }
+  write_text_atomic(paths_.config(), YAML::Dump(config_.resolved()) + "\n");
+
+  const int64_t epochs = config_.train.epochs;
+  const auto run_start = Clock::now();
+  const int64_t first = info.epoch;
+  for (int64_t epoch = info.epoch; epoch < epochs; ++epoch) {
+    const auto start = Clock::now();
+    EpochRecord record;
+    record.epoch = epoch + 1;
+    record.lr = scheduler.learning_rates().front();
+    train_epoch(epoch, optimizer, record);
+    EvalOptions eval_options;
+    eval_options.batch_size = config_.train.eval_batch_size;
+    eval_options.device = device_;
+    const EvalResult val = evaluate(model_, data_.split("valid"), eval_options);
+    record.val_loss = val.loss;
+    record.val_accuracy = val.accuracy();
+    record.val_f1 = val.f1_weighted();
+    if (on_epoch) on_epoch(record);
+    scheduler.step(val.loss);
+    record.seconds = seconds_since(start);
+    info.epoch = epoch + 1;
+    info.scheduler_json = scheduler.state().to_json().dump();
+    const bool improved = val.loss < info.best_val_loss;
+    if (improved) {
+      info.best_val_loss = val.loss;
+      info.best_epoch = epoch + 1;
+      save_checkpoint(paths_.best(), model_, info);
+    }
+    save_checkpoint(paths_.last(), model_, info, state);
+    log_.push_back(record);
+    write_log();
+    const double per_epoch = seconds_since(run_start) / static_cast<double>(epoch + 1 - first);
+    std::cerr << "epoch " << std::setw(3) << epoch + 1 << "/" << epochs << std::fixed
+              << std::setprecision(4) << "  train " << record.train_loss << "  val " << val.loss
+              << "  acc7 " << val.accuracy() << "  F1 " << val.f1_weighted() << std::scientific
+              << std::setprecision(1) << "  lr " << record.lr << std::fixed << std::setprecision(1)
+              << "  " << record.seconds << "s" << (improved ? "  *best" : "") << "  ETA "
+              << format_duration(per_epoch * static_cast<double>(epochs - epoch - 1))
+              << (record.extra.empty() ? "" : "  " + record.extra) << "\n";
+  }
+  result.epochs_completed = info.epoch;
+  result.best_val_loss = info.best_val_loss;
+  result.best_epoch = info.best_epoch;
+  return result;
+}
+
+}  // namespace mmkd::train

@@ -1,0 +1,191 @@
+// Training end to end on the tiny preset: resume equality after a kill, configuration errors,
+// checkpoints, missing-modality evaluation and the NaN guard.
+#include "mmkd/train/trainer.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "../support/cli.h"
+#include "mmkd/core/error.h"
+#include "mmkd/train/checkpoint.h"
+#include "mmkd/train/evaluate.h"
+#include "mmkd/train/labels.h"
+#include "mmkd/train/run.h"
+
+namespace mmkd::train {
+namespace {
+
+using mmkd::testing::repo_path;
+using mmkd::testing::run_cli;
+using mmkd::testing::TempDir;
+
+/// A small, fast variant of a config: tiny data, narrow model, one thread (bit-identical runs).
+std::vector<std::string> tiny_overrides(int epochs) {
+  return {"data.preset=tiny",
+          "model.d_model=8",
+          "model.layers=1",
+          "model.heads=2",
+          "train.batch_size=32",
+          "train.threads=1",
+          "train.epochs=" + std::to_string(epochs),
+          "train.progress=false"};
+}
+
+std::string set_flags(const std::vector<std::string>& overrides) {
+  std::string flags;
+  for (const auto& o : overrides) flags += " --set " + o;
+  return flags;
+}
+
+void expect_same_weights(const std::string& a, const std::string& b) {
+  models::MultimodalNet x = load_model(a, torch::kCPU);
+  models::MultimodalNet y = load_model(b, torch::kCPU);
+  const auto px = x->named_parameters();
+  const auto py = y->named_parameters();
+  ASSERT_EQ(px.size(), py.size());
+  for (const auto& item : px) {
+    ASSERT_TRUE(py.contains(item.key())) << item.key();
+    EXPECT_TRUE(torch::equal(item.value(), py[item.key()])) << "parameter " << item.key();
+  }
+}
+
+int log_rows(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  int rows = -1;  // header
+  while (std::getline(in, line)) ++rows;
+  return rows;
+}
+
+TEST(Trainer, KilledRunResumesToTheSameWeights) {
+  TempDir dir("resume");
+  const std::string config = repo_path("configs/student_5.yaml");
+  const std::string flags = set_flags(tiny_overrides(4));
+  auto whole = run_cli("train --config " + config + flags + " --run " + (dir / "whole"));
+  ASSERT_EQ(whole.status, 0) << whole.output;
+
+  // Start the same run and kill it (SIGKILL: no chance to clean up) once an epoch has finished.
+  const std::string cut = dir / "cut";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::string command = std::string(MMKD_CLI_PATH) + " train --config " + config + flags +
+                                " --run " + cut + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (log_rows(cut + "/log.csv") < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_GE(log_rows(cut + "/log.csv"), 1) << "the run never finished an epoch";
+  ASSERT_LT(log_rows(cut + "/log.csv"), 4) << "the run finished before it could be killed";
+
+  auto resumed = run_cli("train --resume " + cut);
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;
+  EXPECT_EQ(log_rows(cut + "/log.csv"), 4);
+  expect_same_weights(dir / "whole/last.pt", cut + "/last.pt");
+  expect_same_weights(dir / "whole/best.pt", cut + "/best.pt");
+}
+
+TEST(Trainer, ConfigErrorsComeBeforeTrainingAndNameTheKey) {
+  const std::string config = repo_path("configs/teacher_complete.yaml");
+  auto typo = run_cli("train --config " + config + " --set train.epohcs=3");
+  EXPECT_NE(typo.status, 0);
+  EXPECT_NE(typo.output.find("unknown config key 'train.epohcs'"), std::string::npos)
+      << typo.output;
+  EXPECT_NE(typo.output.find("did you mean 'train.epochs'"), std::string::npos) << typo.output;
+  auto lr = run_cli("train --config " + config + " --set train.lr=-1");
+  EXPECT_NE(lr.status, 0);
+  EXPECT_NE(lr.output.find("'train.lr': the learning rate must be > 0"), std::string::npos)
+      << lr.output;
+  auto type = run_cli("train --config " + config + " --set train.batch_size=big");
+  EXPECT_NE(type.output.find("'train.batch_size': expected an integer"), std::string::npos)
+      << type.output;
+  auto section = run_cli("train --config " + config + " --set trian.lr=1");
+  EXPECT_NE(section.output.find("did you mean 'train'"), std::string::npos) << section.output;
+  EXPECT_EQ(section.output.find("epoch"), std::string::npos) << "training must not start";
+}
+
+TEST(Trainer, CheckpointOfAnotherArchitectureIsRefused) {
+  TempDir dir("arch");
+  RunConfig student = load_run_config(repo_path("configs/student_5.yaml"), tiny_overrides(1));
+  RunConfig teacher =
+      load_run_config(repo_path("configs/teacher_complete.yaml"), tiny_overrides(1));
+  const models::InputShape shape = models::InputShape::tiny();
+  models::MultimodalNet s = build_seeded_model(student, shape);
+  models::MultimodalNet t = build_seeded_model(teacher, shape);
+  CheckpointInfo info;
+  info.config_yaml = YAML::Dump(student.resolved());
+  info.shape = shape;
+  save_checkpoint(dir / "student.pt", s, info);
+  try {
+    load_checkpoint_into(dir / "student.pt", t);
+    FAIL() << "loading a student checkpoint into a teacher must fail";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("student.pt: checkpoint holds a student 5"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("but the run builds a teacher complete"), std::string::npos) << message;
+  }
+  // The round trip itself restores every weight.
+  models::MultimodalNet reloaded = load_model(dir / "student.pt", torch::kCPU);
+  for (const auto& item : s->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), reloaded->named_parameters()[item.key()]));
+}
+
+TEST(Trainer, NanLossStopsNamingEpochAndBatch) {
+  TempDir dir("nan");
+  RunConfig config = load_run_config(repo_path("configs/student_5.yaml"), tiny_overrides(1));
+  data::MoseiData data = data::load_data(config.data);
+  // Values near float's maximum overflow inside the network and make the loss non-finite.
+  data.splits["train"].features[0].fill_(3e38);
+  models::MultimodalNet model = build_seeded_model(config, input_shape_of(data));
+  TaskObjective objective(config.model);
+  Trainer trainer(config, RunPaths{dir.str()}, model, objective, data);
+  try {
+    trainer.fit(false);
+    FAIL() << "a non-finite loss must stop training";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("epoch 1, batch 1: the loss is"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "best.pt")) << "no good checkpoint to keep";
+}
+
+TEST(Evaluate, DroppedModalitiesChangeTheTeacherButNotTheStudent) {
+  RunConfig teacher_config =
+      load_run_config(repo_path("configs/teacher_complete.yaml"), tiny_overrides(1));
+  RunConfig student_config =
+      load_run_config(repo_path("configs/student_5.yaml"), tiny_overrides(1));
+  const data::MoseiData data = data::load_data(teacher_config.data);
+  const models::InputShape shape = input_shape_of(data);
+  models::MultimodalNet teacher = build_seeded_model(teacher_config, shape);
+  models::MultimodalNet student = build_seeded_model(student_config, shape);
+  const data::Split& test = data.split("test");
+  EvalOptions dropped;
+  dropped.drop = {data::Modality::kAudio, data::Modality::kText};
+  const EvalResult full = evaluate(teacher, test);
+  const EvalResult without = evaluate(teacher, test, dropped);
+  EXPECT_FALSE(torch::allclose(full.outputs, without.outputs));
+  EXPECT_TRUE(
+      torch::equal(evaluate(student, test).outputs, evaluate(student, test, dropped).outputs));
+  EXPECT_EQ(full.outputs.size(0), test.size());
+  // The reported loss is the mean cross-entropy of the outputs against the 7-class labels.
+  const torch::Tensor truth = sentiment_to_class(test.labels);
+  EXPECT_NEAR(full.loss, torch::nn::functional::cross_entropy(full.outputs, truth).item<double>(),
+              1e-5);
+}
+
+}  // namespace
+}  // namespace mmkd::train
