@@ -8,6 +8,7 @@
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/data/mosei_io.h"
 #include "mmkd/data/npy.h"
+#include "mmkd/distill/distill_run.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
 #include "mmkd/train/labels.h"
@@ -26,6 +27,7 @@ struct TrainArgs {
   std::string resume;
   int threads = -1;
   std::string device;
+  std::string teacher;  // distill only
 };
 
 std::string default_run_dir(const train::RunConfig& config) {
@@ -39,8 +41,10 @@ void add_common_overrides(std::vector<std::string>& overrides, int threads,
   if (!device.empty()) overrides.push_back("train.device=" + device);
 }
 
-void run_train(TrainArgs args) {
+/// `mmkd train` and `mmkd distill`: the same run handling, a different objective.
+void run_train(TrainArgs args, bool with_teacher) {
   add_common_overrides(args.overrides, args.threads, args.device);
+  if (!args.teacher.empty()) args.overrides.push_back("distill.teacher=" + args.teacher);
   const bool resume = !args.resume.empty();
   if (resume) {
     MMKD_CHECK(args.config.empty(), "use either --config (new run) or --resume RUN, not both");
@@ -55,7 +59,9 @@ void run_train(TrainArgs args) {
   MMKD_CHECK(resume || !fs::exists(args.run_dir + "/last.pt"), "run directory ", args.run_dir,
              " already holds a run; continue it with --resume ", args.run_dir,
              " or choose another --run");
-  const nlohmann::json metrics = train::run_training(config, args.run_dir, resume);
+  const nlohmann::json metrics = with_teacher
+                                     ? distill::run_distillation(config, args.run_dir, resume)
+                                     : train::run_training(config, args.run_dir, resume);
   std::cout << "run " << args.run_dir << ": test acc7 " << std::fixed << std::setprecision(4)
             << metrics["test"]["classification"]["accuracy"].get<double>() << ", F1 "
             << metrics["test"]["classification"]["f1_weighted"].get<double>() << " (metrics in "
@@ -178,7 +184,29 @@ void register_train_commands(CLI::App& app) {
   train->add_option("--resume", train_args->resume, "continue the run in this directory");
   train->add_option("--threads", train_args->threads, "intra-op threads (0 = all cores)");
   train->add_option("--device", train_args->device, "cpu | cuda | cuda:N");
-  train->callback([train_args] { run_train(*train_args); });
+  train->callback([train_args] { run_train(*train_args, false); });
+
+  auto distill_args = std::make_shared<TrainArgs>();
+  auto* distill = app.add_subcommand(
+      "distill",
+      "Train a video-only student from a frozen teacher: Loss = alpha*L_c + beta*L_KD.\n"
+      "Methods (distill.method): crd_final, crd_penultimate, crd_post_attention,\n"
+      "crd_attention_map, edam (S-down or T-up by model.proxy_mode), ideal_map, none.\n"
+      "Examples:\n"
+      "  mmkd distill --config configs/table1/c5_edam_down.yaml --teacher runs/teacher\n"
+      "  mmkd distill --config configs/table1/c5_crd_attention_map.yaml --teacher "
+      "runs/teacher/best.pt\n"
+      "  mmkd distill --resume runs/c5_edam_down-seed0");
+  distill->add_option("--config", distill_args->config, "run config with a distill: section");
+  distill->add_option("--teacher", distill_args->teacher,
+                      "teacher run directory (its best.pt) or checkpoint");
+  distill->add_option("--set", distill_args->overrides, "override a config key, key.path=value");
+  distill->add_option("--run", distill_args->run_dir,
+                      "run directory (default runs/<config>-seed<seed>)");
+  distill->add_option("--resume", distill_args->resume, "continue the run in this directory");
+  distill->add_option("--threads", distill_args->threads, "intra-op threads (0 = all cores)");
+  distill->add_option("--device", distill_args->device, "cpu | cuda | cuda:N");
+  distill->callback([distill_args] { run_train(*distill_args, true); });
 
   auto eval_args = std::make_shared<EvalArgs>();
   auto* eval = app.add_subcommand(

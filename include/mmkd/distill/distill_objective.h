@@ -1,0 +1,72 @@
+// The distillation objective: Loss = alpha * L_c + beta * L_KD, with L_KD from a frozen teacher
+// at the level and by the method the config names, averaged over the configuration's pairs.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mmkd/data/mosei_data.h"
+#include "mmkd/distill/crd.h"
+#include "mmkd/distill/distill_config.h"
+#include "mmkd/distill/map_upsampler.h"
+#include "mmkd/models/multimodal_net.h"
+#include "mmkd/models/pairing.h"
+#include "mmkd/train/objective.h"
+
+namespace mmkd::distill {
+
+/// Resolves the paper configuration of a run: `config.configuration`, or the one whose student
+/// is `student` (errors name the mismatch).
+const models::PairingConfig& resolve_pairing(const DistillConfig& config,
+                                             const models::ModelConfig& student);
+
+/// Freezes a teacher: eval mode, no parameter requires a gradient.
+void freeze(models::MultimodalNet& teacher);
+
+class DistillObjective : public train::Objective {
+ public:
+  /// `student` fixes the shapes of heads; `train` gives the sample classes CRD draws negatives
+  /// from; `seed` fixes CRD's negative sampling (its own stream, not the training one).
+  DistillObjective(DistillConfig config, models::MultimodalNet student,
+                   models::MultimodalNet teacher, const data::Split& train, uint64_t seed);
+
+  models::TapRequest taps() const override { return student_taps_; }
+  train::LossParts compute(const data::Batch& batch, const models::ModelOutput& output,
+                           bool training) override;
+  std::vector<torch::Tensor> parameters() override { return heads_->parameters(); }
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  void to(const torch::Device& device) override;
+  void set_training(bool on) override { heads_->train(on); }
+  std::string name() const override;
+
+  const models::PairingConfig& pairing() const { return *pairing_; }
+  const DistillConfig& config() const { return config_; }
+  models::MultimodalNet teacher() const { return teacher_; }
+
+  /// L_KD alone for a batch given both networks' outputs (exposed for tests).
+  torch::Tensor kd_loss(const data::Batch& batch, const models::ModelOutput& student,
+                        const models::ModelOutput& teacher);
+
+ private:
+  void check_shapes() const;
+  void build_heads(const data::Split& train);
+  torch::Tensor pair_layer_loss(const data::Batch& batch, size_t pair, size_t layer,
+                                const nn::LayerTaps& student, const nn::LayerTaps& teacher);
+
+  DistillConfig config_;
+  const models::PairingConfig* pairing_;
+  models::MultimodalNet student_;
+  models::MultimodalNet teacher_;
+  models::TapRequest student_taps_, teacher_taps_;
+  std::shared_ptr<torch::nn::Module> heads_;  // CRD heads and banks, T↑ upsamplers
+  CrdLoss crd_vector_{nullptr};
+  std::vector<std::vector<CrdRowLoss>> crd_rows_;      // [pair][layer]
+  std::vector<std::vector<MapUpsampler>> upsamplers_;  // [pair][layer]
+  mutable at::Generator generator_;                    // CRD negative sampling
+};
+
+}  // namespace mmkd::distill

@@ -1,0 +1,125 @@
+#include "mmkd/distill/distill_run.h"
+
+#include <filesystem>
+#include <iostream>
+
+#include "mmkd/core/atomic_file.h"
+#include "mmkd/core/error.h"
+#include "mmkd/core/rng_guard.h"
+#include "mmkd/distill/diagnostics.h"
+#include "mmkd/distill/distill_objective.h"
+#include "mmkd/train/checkpoint.h"
+#include "mmkd/train/run.h"
+
+namespace mmkd::distill {
+
+namespace fs = std::filesystem;
+
+std::string teacher_checkpoint(const std::string& run_or_checkpoint) {
+  MMKD_CHECK(!run_or_checkpoint.empty(),
+             "no teacher: give --teacher RUN_OR_CHECKPOINT or set distill.teacher");
+  if (fs::is_directory(run_or_checkpoint)) {
+    const std::string best = run_or_checkpoint + "/best.pt";
+    MMKD_CHECK(fs::exists(best), "teacher run ", run_or_checkpoint,
+               " has no best.pt (has its training finished an epoch?)");
+    return best;
+  }
+  MMKD_CHECK(fs::exists(run_or_checkpoint), "teacher ", run_or_checkpoint,
+             ": no such run directory or checkpoint");
+  return run_or_checkpoint;
+}
+
+namespace {
+
+std::vector<std::string> names(const models::PairingConfig& pairing, bool student) {
+  std::vector<std::string> list;
+  for (const auto& pair : pairing.pairs) list.push_back(student ? pair.student : pair.teacher);
+  return list;
+}
+
+/// Logs the teacher's event mass and warns when its maps are near chance.
+std::vector<TransformerEventMass> check_teacher(models::MultimodalNet& teacher,
+                                                const data::Split& valid,
+                                                const DistillObjective& objective,
+                                                const torch::Device& device) {
+  const auto masses = split_event_mass(teacher, valid, names(objective.pairing(), false), device);
+  std::cerr << "teacher event mass (valid): " << describe(masses) << "\n";
+  for (const auto& entry : masses) {
+    if (entry.mass.lift() < objective.config().chance_warning_lift)
+      std::cerr << "warning: the teacher's " << entry.transformer << " maps are near chance (x"
+                << entry.mass.lift()
+                << "): they carry little about where the events are, so attention-map "
+                   "distillation has little to transfer\n";
+  }
+  return masses;
+}
+
+}  // namespace
+
+nlohmann::json run_distillation(const train::RunConfig& config, const std::string& run_dir,
+                                bool resume) {
+  const DistillConfig distill = parse_distill_config(config.distill, "distill");
+  train::set_threads(config.train.threads);
+  const torch::Device device = train::parse_device(config.train.device);
+  std::cerr << "data: " << config.data.describe() << "\n";
+  const data::MoseiData data = data::load_data(config.data);
+  const models::InputShape shape = train::input_shape_of(data);
+  models::MultimodalNet student = train::build_seeded_model(config, shape);
+  models::MultimodalNet teacher{nullptr};
+  {
+    RngStateGuard keep_training_stream;  // the teacher's throw-away init must not shift it
+    teacher = train::load_model(teacher_checkpoint(distill.teacher), device);
+  }
+  const auto seed = static_cast<uint64_t>(config.train.seed);
+  DistillObjective objective(distill, student, teacher, data.split("train"), seed);
+  std::cerr << "distill: configuration " << objective.pairing().id << " ("
+            << objective.pairing().title << "), method " << objective.name() << ", alpha "
+            << distill.alpha << ", beta " << distill.beta
+            << "\nstudent: " << student->config().describe() << ", " << student->parameter_count()
+            << " parameters\nteacher: " << teacher->config().describe() << "\n";
+
+  const bool diagnostics = data.split("valid").has_events();
+  nlohmann::json teacher_mass;
+  if (diagnostics)
+    teacher_mass = to_json(check_teacher(teacher, data.split("valid"), objective, device));
+
+  train::RunPaths paths{run_dir};
+  train::Trainer trainer(config, paths, student, objective, data);
+  if (diagnostics) {
+    const auto student_names = names(objective.pairing(), true);
+    for (const auto& name : student_names)
+      trainer.extra_header += (trainer.extra_header.empty() ? "" : ",") + ("em_" + name);
+    trainer.on_epoch = [&, student_names](train::EpochRecord& record) {
+      const auto masses = split_event_mass(student, data.split("valid"), student_names, device);
+      for (size_t i = 0; i < masses.size(); ++i)
+        record.extra += (i ? "," : "") + std::to_string(masses[i].mass.mass);
+    };
+  }
+  const train::FitResult fit = trainer.fit(resume);
+  nlohmann::json metrics = train::finish_run(config, paths, data, fit);
+  metrics["distill"] = {{"configuration", objective.pairing().id},
+                        {"method", objective.name()},
+                        {"alpha", distill.alpha},
+                        {"beta", distill.beta},
+                        {"temperature", distill.temperature},
+                        {"direction", to_string(distill.direction)},
+                        {"teacher", distill.teacher}};
+  if (diagnostics) {
+    // Test-split event mass of both networks: the number that says whether the teacher's maps
+    // held anything to distill and whether the student's moved toward them.
+    models::MultimodalNet best = train::load_model(paths.best(), device);
+    const auto student_mass =
+        split_event_mass(best, data.split("test"), names(objective.pairing(), true), device);
+    const auto teacher_test =
+        split_event_mass(teacher, data.split("test"), names(objective.pairing(), false), device);
+    std::cerr << "event mass (test): teacher " << describe(teacher_test) << "; student "
+              << describe(student_mass) << "\n";
+    metrics["event_mass"] = {{"teacher_valid", teacher_mass},
+                             {"teacher", to_json(teacher_test)},
+                             {"student", to_json(student_mass)}};
+  }
+  write_text_atomic(paths.metrics(), metrics.dump(2) + "\n");
+  return metrics;
+}
+
+}  // namespace mmkd::distill

@@ -1,0 +1,236 @@
+// The distillation objective end to end: map shapes per configuration, gradients (student and
+// heads, never the teacher), beta = 0 equals the student alone, every Table-1 config runs.
+#include "mmkd/distill/distill_objective.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "../support/cli.h"
+#include "mmkd/core/error.h"
+#include "mmkd/data/batch_loader.h"
+#include "mmkd/distill/event_geometry.h"
+#include "mmkd/train/checkpoint.h"
+#include "mmkd/train/run.h"
+
+namespace mmkd::distill {
+namespace {
+
+using mmkd::testing::repo_path;
+using mmkd::testing::run_cli;
+using mmkd::testing::TempDir;
+
+models::ModelConfig narrow(models::ModelConfig config) {
+  config.d_model = 8;
+  config.heads = 2;
+  config.layers = 2;
+  return config;
+}
+
+models::ModelConfig teacher_config(models::TeacherArch arch) {
+  models::ModelConfig config;
+  config.role = models::Role::kTeacher;
+  config.teacher_arch = arch;
+  return narrow(config);
+}
+
+models::ModelConfig student_config(models::StudentArch arch, models::ProxyMode mode) {
+  models::ModelConfig config;
+  config.role = models::Role::kStudent;
+  config.student_arch = arch;
+  config.proxy_mode = mode;
+  return narrow(config);
+}
+
+TEST(DistillShapes, DownsampledProxiesGiveTheTeachersMapShapeForEveryPair) {
+  for (const auto& shape : {models::InputShape::tiny(), models::InputShape::mosei()}) {
+    for (const auto& pairing : models::pairing_table()) {
+      auto teacher = models::build_model(teacher_config(pairing.teacher), shape);
+      auto student = models::build_model(
+          student_config(pairing.student, models::ProxyMode::kDownsample), shape);
+      for (const auto& pair : pairing.pairs) {
+        EXPECT_EQ(map_shape(student, pair.student), map_shape(teacher, pair.teacher))
+            << "configuration " << pairing.id << " pair " << pair.student << " at "
+            << shape.describe();
+      }
+    }
+  }
+}
+
+/// A tiny data set and a batch of it.
+struct TinyData {
+  data::MoseiData data;
+  models::InputShape shape;
+  TinyData() {
+    data::DataConfig config;
+    config.preset = "tiny";
+    data = data::load_data(config);
+    shape = train::input_shape_of(data);
+  }
+  data::Batch batch(int64_t size = 8) const {
+    data::BatchLoaderOptions options;
+    options.batch_size = size;
+    return data::BatchLoader(data.split("train"), options).batch(0);
+  }
+};
+
+DistillConfig method(Method m) {
+  DistillConfig config;
+  config.method = m;
+  config.crd.num_negatives = 16;
+  config.crd.row_negatives = 8;
+  return config;
+}
+
+TEST(DistillObjective, UpsamplersMapTeacherShapesToStudentShapes) {
+  const TinyData tiny;
+  auto teacher = models::build_model(teacher_config(models::TeacherArch::kComplete), tiny.shape);
+  auto student = models::build_model(
+      student_config(models::StudentArch::kLanguageAudio, models::ProxyMode::kKeep), tiny.shape);
+  DistillObjective objective(method(Method::kEdam), student, teacher, tiny.data.split("train"), 0);
+  EXPECT_EQ(objective.name(), "edam-up");
+  const auto params = objective.parameters();
+  ASSERT_FALSE(params.empty()) << "T-up has learned upsamplers";
+  // Student maps V<-A, V<-L are Tv x Tv; the teacher's are Ta x Tv and Tl x Tv.
+  const data::Batch batch = tiny.batch();
+  const auto out = student->forward({batch.features, batch.padding}, objective.taps());
+  const auto loss = objective.compute(batch, out, true);
+  ASSERT_TRUE(loss.kd.defined());
+  EXPECT_TRUE(torch::isfinite(loss.total).item<bool>());
+  loss.total.backward();
+  for (const auto& p : params) {
+    ASSERT_TRUE(p.grad().defined());
+  }
+  // Without upsampling, mismatched shapes are refused with a clear message.
+  DistillConfig crd = method(Method::kCrdAttentionMap);
+  try {
+    DistillObjective refused(crd, student, teacher, tiny.data.split("train"), 0);
+    FAIL() << "CRD on maps of different shapes must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("student map V<-L is 16x16 but teacher map V<-L is 8x16"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+class DistillGradients : public ::testing::TestWithParam<Method> {};
+
+TEST_P(DistillGradients, ReachStudentAndHeadsNeverTheTeacher) {
+  const TinyData tiny;
+  torch::manual_seed(0);
+  auto teacher = models::build_model(teacher_config(models::TeacherArch::kComplete), tiny.shape);
+  auto student = models::build_model(
+      student_config(models::StudentArch::kLanguageAudio, models::ProxyMode::kDownsample),
+      tiny.shape);
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& item : teacher->named_parameters()) before[item.key()] = item.value().clone();
+  DistillConfig config = method(GetParam());
+  config.alpha = 0.0;  // only L_KD: every student gradient below comes from distillation
+  DistillObjective objective(config, student, teacher, tiny.data.split("train"), 0);
+  student->train();
+  const data::Batch batch = tiny.batch();
+  const auto out = student->forward({batch.features, batch.padding}, objective.taps());
+  const auto loss = objective.compute(batch, out, true);
+  ASSERT_TRUE(loss.kd.defined());
+  loss.total.backward();
+  double student_grad = 0;
+  for (const auto& p : student->parameters())
+    if (p.grad().defined()) student_grad += p.grad().abs().sum().item<double>();
+  EXPECT_GT(student_grad, 0) << method_name(GetParam());
+  for (const auto& p : objective.parameters())
+    EXPECT_TRUE(p.grad().defined()) << "a distillation head got no gradient";
+  for (const auto& item : teacher->named_parameters()) {
+    EXPECT_FALSE(item.value().requires_grad()) << item.key();
+    EXPECT_FALSE(item.value().grad().defined()) << item.key();
+    EXPECT_TRUE(torch::equal(item.value(), before[item.key()])) << item.key();
+  }
+  EXPECT_FALSE(teacher->is_training()) << "a frozen teacher stays in eval mode";
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, DistillGradients,
+                         ::testing::Values(Method::kCrdFinal, Method::kCrdPenultimate,
+                                           Method::kCrdPostAttention, Method::kCrdAttentionMap,
+                                           Method::kEdam, Method::kIdealMap),
+                         [](const auto& info) { return method_name(info.param); });
+
+const char* kTinyRun =
+    " --set data.preset=tiny --set model.d_model=8 --set model.layers=1 --set model.heads=2"
+    " --set train.epochs=2 --set train.threads=1 --set train.progress=false"
+    " --set distill.crd.num_negatives=32 --set distill.crd.row_negatives=8";
+
+TEST(DistillRun, BetaZeroReproducesTheStudentAloneExactly) {
+  TempDir dir("beta0");
+  auto teacher = run_cli("train --config " + repo_path("configs/teacher_complete.yaml") +
+                         " --set data.preset=tiny --set model.d_model=8 --set model.layers=1"
+                         " --set model.heads=2 --set train.epochs=1 --set train.threads=1"
+                         " --run " +
+                         (dir / "teacher"));
+  ASSERT_EQ(teacher.status, 0) << teacher.output;
+  auto alone = run_cli("train --config " + repo_path("configs/student_5.yaml") + kTinyRun +
+                       " --run " + (dir / "alone"));
+  ASSERT_EQ(alone.status, 0) << alone.output;
+  for (const std::string config : {"c5_edam_down", "c5_crd_final"}) {
+    auto distilled = run_cli("distill --config " + repo_path("configs/table1/" + config + ".yaml") +
+                             kTinyRun + " --set distill.beta=0 --teacher " + (dir / "teacher") +
+                             " --run " + (dir / config));
+    ASSERT_EQ(distilled.status, 0) << distilled.output;
+    auto a = train::load_model(dir / "alone/last.pt", torch::kCPU);
+    auto b = train::load_model(dir / (config + "/last.pt"), torch::kCPU);
+    for (const auto& item : a->named_parameters())
+      EXPECT_TRUE(torch::equal(item.value(), b->named_parameters()[item.key()]))
+          << config << ": " << item.key();
+  }
+}
+
+class Table1Config : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Table1Config, RunsEndToEndOnTiny) {
+  const std::string name = GetParam();
+  TempDir dir("table1_" + name);
+  const int configuration = name[1] - '0';
+  const char* teachers[] = {"", "complete", "video", "language", "audio", "complete"};
+  auto teacher =
+      run_cli("train --config " +
+              repo_path(std::string("configs/teacher_") + teachers[configuration] + ".yaml") +
+              " --set data.preset=tiny --set model.d_model=8 --set model.layers=1"
+              " --set model.heads=2 --set train.epochs=1 --set train.threads=1"
+              " --run " +
+              (dir / "teacher"));
+  ASSERT_EQ(teacher.status, 0) << teacher.output;
+  auto run = run_cli("distill --config " + repo_path("configs/table1/" + name + ".yaml") +
+                     kTinyRun + " --teacher " + (dir / "teacher") + " --run " + (dir / "run"));
+  ASSERT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("teacher event mass (valid)"), std::string::npos) << run.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "run/metrics.json"));
+}
+
+std::vector<std::string> table1_configs() {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(repo_path("configs/table1")))
+    names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, Table1Config, ::testing::ValuesIn(table1_configs()));
+
+TEST(DistillRun, WrongTeacherIsRefusedBeforeTraining) {
+  TempDir dir("wrong_teacher");
+  auto teacher = run_cli("train --config " + repo_path("configs/teacher_video.yaml") +
+                         " --set data.preset=tiny --set model.d_model=8 --set model.layers=1"
+                         " --set model.heads=2 --set train.epochs=1 --set train.threads=1"
+                         " --run " +
+                         (dir / "teacher"));
+  ASSERT_EQ(teacher.status, 0) << teacher.output;
+  auto run = run_cli("distill --config " + repo_path("configs/table1/c5_edam_down.yaml") +
+                     kTinyRun + " --teacher " + (dir / "teacher") + " --run " + (dir / "run"));
+  EXPECT_NE(run.status, 0);
+  EXPECT_NE(run.output.find("configuration 5 (KD from Language and Audio Branches"),
+            std::string::npos)
+      << run.output;
+  EXPECT_EQ(run.output.find("epoch"), std::string::npos) << "must fail before training";
+}
+
+}  // namespace
+}  // namespace mmkd::distill
