@@ -8,5 +8,7 @@ namespace mmkd::app {
 void register_data_commands(CLI::App& app);
 void register_model_commands(CLI::App& app);
 void register_train_commands(CLI::App& app);
+void register_report_commands(CLI::App& app);
+void register_bench_commands(CLI::App& app);
 
 }  // namespace mmkd::app

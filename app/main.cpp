@@ -2,9 +2,11 @@
 #include <iostream>
 
 #include "commands.h"
+#include "mmkd/core/allocator.h"
 #include "mmkd/core/error.h"
 
 int main(int argc, char** argv) {
+  mmkd::tune_allocator();  // before any tensor exists (src/core/allocator.cpp)
   CLI::App app{
       "mmkd — multimodal-to-unimodal knowledge distillation in transformers.\n"
       "A MulT-style teacher over video, audio and text is distilled into a video-only student.\n\n"
@@ -16,6 +18,8 @@ int main(int argc, char** argv) {
   mmkd::app::register_data_commands(app);
   mmkd::app::register_model_commands(app);
   mmkd::app::register_train_commands(app);
+  mmkd::app::register_report_commands(app);
+  mmkd::app::register_bench_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "mmkd/core/error.h"
+#include "mmkd/nn/fused_attention.h"
 
 namespace mmkd::nn {
 
@@ -75,32 +76,64 @@ AttentionOutput MultiheadAttentionImpl::forward(
     k = F::linear(key, in_proj_weight.slice(0, d, 2 * d), in_proj_bias.slice(0, d, 2 * d));
     v = F::linear(value, in_proj_weight.slice(0, 2 * d), in_proj_bias.slice(0, 2 * d));
   }
-  // [B,T,d] -> [B,H,T,d_k]
-  q = q.view({batch, tq, heads, head_dim}).transpose(1, 2);
-  k = k.view({batch, tk, heads, head_dim}).transpose(1, 2);
-  v = v.view({batch, tk, heads, head_dim}).transpose(1, 2);
-
-  auto logits = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(head_dim)));
-  const bool masked = attn_mask.defined() || key_padding_mask.defined();
   if (attn_mask.defined()) {
     MMKD_CHECK(attn_mask.dim() == 2 && attn_mask.size(0) == tq && attn_mask.size(1) == tk,
                "multi-head attention: attn_mask must be [Tq,Tk] = [", tq, ",", tk, "], got ",
                attn_mask.sizes());
-    logits = logits + attn_mask.to(logits.dtype());
   }
   if (key_padding_mask.defined()) {
     MMKD_CHECK(key_padding_mask.dim() == 2 && key_padding_mask.size(0) == batch &&
                    key_padding_mask.size(1) == tk,
                "multi-head attention: key_padding_mask must be [B,Tk] = [", batch, ",", tk,
                "], got ", key_padding_mask.sizes());
-    logits = logits.masked_fill(key_padding_mask.to(torch::kBool).view({batch, 1, 1, tk}),
-                                -std::numeric_limits<float>::infinity());
   }
+  // [B,T,d] -> [B,H,T,d_k]
+  const auto split_heads = [&](const torch::Tensor& x, int64_t t) {
+    return x.view({batch, t, heads, head_dim}).transpose(1, 2);
+  };
+  // Masked, scaled logits [B,H,Tq,Tk]: needed by the reference path and by logit/map taps.
+  const auto scaled_logits = [&] {
+    auto logits = torch::matmul(split_heads(q, tq), split_heads(k, tk).transpose(-2, -1)) *
+                  (1.0 / std::sqrt(double(head_dim)));
+    if (attn_mask.defined()) logits = logits + attn_mask.to(logits.dtype());
+    if (key_padding_mask.defined()) {
+      logits = logits.masked_fill(key_padding_mask.to(torch::kBool).view({batch, 1, 1, tk}),
+                                  -std::numeric_limits<float>::infinity());
+    }
+    return logits;
+  };
+  const bool masked = attn_mask.defined() || key_padding_mask.defined();
+  // Fused path (fused_attention.h): no [B,H,Tq,Tk] tensor is needed for the output. Taps, when
+  // asked, are computed beside it from the same projections, so the output — and the dropout
+  // masks it draws — are the same with and without taps: a distillation run with beta = 0
+  // trains exactly like the student alone.
+  if (attention_kernel() == AttentionKernel::kFused && head_dim <= 64 &&
+      fused_attention_supported(q, k, v, attn_mask)) {
+    const double p = is_training() ? options.attn_dropout() : 0.0;
+    uint64_t seed = 0;
+    // Drawn from LibTorch's default generator, so torch::manual_seed fixes the dropout masks.
+    if (p > 0) {
+      seed = static_cast<uint64_t>(
+          torch::randint(int64_t(1) << 62, {1}, torch::kLong).item<int64_t>());
+    }
+    AttentionOutput result;
+    result.output = out_proj(fused_attention(q, k, v, heads, attn_mask, key_padding_mask, p, seed));
+    if (taps.logits || taps.map) {
+      const auto logits = scaled_logits();
+      if (taps.logits) result.logits = logits;
+      if (taps.map)
+        result.map = (masked ? masked_softmax(logits) : torch::softmax(logits, -1)).mean(1);
+    }
+    if (taps.post_attention) result.post_attention = result.output;
+    return result;
+  }
+  const auto logits = scaled_logits();
   // Without a mask no row can be empty, so the plain softmax is exact and cheaper.
   const auto weights = masked ? masked_softmax(logits) : torch::softmax(logits, -1);
   const auto dropped = F::dropout(
       weights, F::DropoutFuncOptions().p(options.attn_dropout()).training(is_training()));
-  auto attended = torch::matmul(dropped, v).transpose(1, 2).reshape({batch, tq, d});
+  auto attended =
+      torch::matmul(dropped, split_heads(v, tk)).transpose(1, 2).reshape({batch, tq, d});
 
   AttentionOutput result;
   result.output = out_proj(attended);

@@ -110,7 +110,6 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Optimizer& optimizer,
   loader.set_epoch(epoch);
   model_->train();
   objective_.set_training(true);
-  const auto params = trainable(model_, objective_);
   const models::TapRequest taps = objective_.taps();
   ProgressBar bar(config_.train.progress, epoch + 1, loader.num_batches());
   const auto start = Clock::now();
@@ -127,7 +126,13 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Optimizer& optimizer,
                value, "; training stopped. The last good checkpoint is ", paths_.last(),
                " (lower train.lr or check the data for extreme values)");
     loss.total.backward();
-    if (config_.train.clip > 0) torch::nn::utils::clip_grad_norm_(params, config_.train.clip);
+    if (config_.train.clip > 0) {
+      // The network and the distillation heads are clipped apart: the heads' gradients must not
+      // change how the network's are scaled (with beta = 0 the student trains as if alone).
+      torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.train.clip);
+      const auto heads = objective_.parameters();
+      if (!heads.empty()) torch::nn::utils::clip_grad_norm_(heads, config_.train.clip);
+    }
     optimizer.step();
     const int64_t n = batch.size();
     seen += n;

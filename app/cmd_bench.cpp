@@ -1,0 +1,198 @@
+// `mmkd bench`: train-step and inference performance of a teacher or student, against the
+// machine's measured limits (library: include/mmkd/train/bench.h; how to read: bench/README.md).
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "commands.h"
+#include "mmkd/core/atomic_file.h"
+#include "mmkd/core/config_file.h"
+#include "mmkd/core/error.h"
+#include "mmkd/data/synthetic.h"
+#include "mmkd/nn/fused_attention.h"
+#include "mmkd/train/bench.h"
+#include "mmkd/train/run.h"
+
+namespace mmkd::app {
+
+namespace {
+
+struct BenchArgs {
+  std::string model = "student:5";
+  std::string shape = "mosei";
+  int64_t batch = 24;
+  int threads = 2;
+  std::string kd = "none";
+  std::string json;
+  int64_t repeats = 5;
+  int64_t warmup = 1;
+  std::vector<std::string> sets;
+  std::string attention = "auto";
+  std::string inference_batches = "1,64";
+  bool no_train = false, no_inference = false, no_ceilings = false;
+  uint64_t seed = 0;
+};
+
+/// "teacher:complete", "student:5", or a YAML file with a model: section; then --set overrides.
+models::ModelConfig model_config(const std::string& spec, const std::vector<std::string>& sets) {
+  YAML::Node root;
+  if (std::filesystem::exists(spec)) {
+    root = load_config_file(spec);
+  } else {
+    const auto colon = spec.find(':');
+    MMKD_CHECK(colon != std::string::npos, "--model '", spec,
+               "': expected teacher:ARCH, student:ARCH or a YAML file "
+               "(e.g. teacher:complete, teacher:video, student:5, student:language_audio)");
+    const auto role = spec.substr(0, colon);
+    MMKD_CHECK(role == "teacher" || role == "student", "--model '", spec,
+               "': the role must be teacher or student");
+    root["model"]["role"] = role;
+    root["model"]["architecture"] = spec.substr(colon + 1);
+  }
+  for (const auto& s : sets) {
+    MMKD_CHECK(s.rfind("model.", 0) == 0, "--set ", s, ": only model.KEY=VALUE is used by bench");
+  }
+  apply_overrides(root, sets);
+  MMKD_CHECK(root["model"], "--model ", spec, ": no model: section");
+  return models::parse_model_config(root["model"], "model");
+}
+
+models::InputShape input_shape(const std::string& text) {
+  if (text == "small") {
+    const auto o = data::synth_preset("small");
+    models::InputShape shape = models::InputShape::mosei();
+    shape.len = {o.len_video, o.len_audio, o.len_text};
+    return shape;
+  }
+  return models::InputShape::parse(text);
+}
+
+std::vector<int64_t> parse_batches(const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    if (part.empty()) continue;
+    try {
+      out.push_back(std::stoll(part));
+    } catch (const std::exception&) {
+      MMKD_FAIL("--inference-batches '", text, "': '", part, "' is not a number");
+    }
+    MMKD_CHECK(out.back() >= 1, "--inference-batches: batch sizes must be >= 1");
+  }
+  return out;
+}
+
+void run_bench_command(const BenchArgs& args) {
+  MMKD_CHECK(args.kd == "none" || args.kd == "edam", "--kd '", args.kd, "': expected none or edam");
+  MMKD_CHECK(args.kd == "none",
+             "--kd edam: not available yet in bench (the distillation objective is being "
+             "written); train::run_bench takes any train::Objective, so it plugs in there");
+  MMKD_CHECK(args.attention == "auto" || args.attention == "fused" ||
+                 args.attention == "reference" || args.attention == "both",
+             "--attention '", args.attention, "': expected auto, fused, reference or both");
+  train::set_threads(args.threads);
+  const auto config = model_config(args.model, args.sets);
+  const auto shape = input_shape(args.shape);
+
+  train::BenchOptions options;
+  options.batch = args.batch;
+  options.repeats = args.repeats;
+  options.warmup = args.warmup;
+  options.train = !args.no_train;
+  options.inference = !args.no_inference;
+  options.ceilings = !args.no_ceilings;
+  options.inference_batches = parse_batches(args.inference_batches);
+  options.seed = args.seed;
+
+  // "both": reference and fused alternate, one bench each per round, same process and weights
+  // (so a before/after ratio is measured under the same load).
+  std::vector<nn::AttentionKernel> kernels;
+  if (args.attention == "auto") {
+    kernels.push_back(nn::attention_kernel());  // fused unless MMKD_ATTENTION=reference
+  } else {
+    if (args.attention != "fused") kernels.push_back(nn::AttentionKernel::kReference);
+    if (args.attention != "reference") kernels.push_back(nn::AttentionKernel::kFused);
+  }
+  nlohmann::json report = nlohmann::json::array();
+  std::vector<train::BenchResult> results;
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    nn::set_attention_kernel(kernels[i]);
+    torch::manual_seed(args.seed);
+    auto model = models::build_model(config, shape);
+    train::TaskObjective objective(config);
+    auto opts = options;
+    opts.ceilings = options.ceilings && i + 1 == kernels.size();
+    results.push_back(train::run_bench(model, objective, opts));
+    if (opts.ceilings) {
+      for (auto& r : results) {
+        r.ceilings = results.back().ceilings;
+        r.has_ceilings = true;
+      }
+    }
+  }
+  for (const auto& r : results) {
+    std::cout << r.to_text() << "\n";
+    report.push_back(r.to_json());
+  }
+  if (results.size() == 2) {
+    const auto& ref = results[0];
+    const auto& fused = results[1];
+    std::cout << "fused vs reference:";
+    if (ref.has_train) {
+      std::cout << " train step x" << ref.train.step.median_ms / fused.train.step.median_ms;
+    }
+    for (size_t i = 0; i < ref.inference.size(); ++i) {
+      std::cout << ", inference b" << ref.inference[i].batch << " x"
+                << ref.inference[i].latency.median_ms / fused.inference[i].latency.median_ms;
+    }
+    std::cout << " (faster when > 1)\n";
+  }
+  if (!args.json.empty()) {
+    const nlohmann::json out = results.size() == 1 ? report[0] : report;
+    write_text_atomic(args.json, out.dump(2) + "\n");
+  }
+}
+
+}  // namespace
+
+void register_bench_commands(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  auto* cmd = app.add_subcommand(
+      "bench",
+      "Train-step and inference performance of a model against the machine's limits\n"
+      "(see bench/README.md). Example:\n"
+      "  mmkd bench --model teacher:complete --shape mosei --batch 24 --threads 2");
+  cmd->add_option("--model", args->model,
+                  "teacher:complete|video|audio|language, student:1..5 (or its name), or a "
+                  "YAML file with a model: section")
+      ->capture_default_str();
+  cmd->add_option("--shape", args->shape,
+                  "tiny (16,16,8), small (48,48,20), mosei (500,500,50) "
+                  "or Tv,Ta,Tl")
+      ->capture_default_str();
+  cmd->add_option("--batch", args->batch, "Training batch")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "LibTorch intra-op threads (0 = all cores)")
+      ->capture_default_str();
+  cmd->add_option("--kd", args->kd, "Objective: none (task loss) or edam")->capture_default_str();
+  cmd->add_option("--json", args->json, "Also write the results as JSON to this file");
+  cmd->add_option("--repeats", args->repeats, "Timed train steps")->capture_default_str();
+  cmd->add_option("--warmup", args->warmup, "Untimed train steps first")->capture_default_str();
+  cmd->add_option("--set", args->sets, "Model override model.KEY=VALUE (repeatable)");
+  cmd->add_option(
+         "--attention", args->attention,
+         "Attention kernel: auto (fused unless MMKD_ATTENTION=reference), fused, reference, "
+         "or both (one after the other, same weights, with the ratio)")
+      ->capture_default_str();
+  cmd->add_option("--inference-batches", args->inference_batches,
+                  "Comma-separated inference batch sizes")
+      ->capture_default_str();
+  cmd->add_flag("--no-train", args->no_train, "Skip the train step");
+  cmd->add_flag("--no-inference", args->no_inference, "Skip inference latency");
+  cmd->add_flag("--no-ceilings", args->no_ceilings, "Skip the matmul/copy ceilings");
+  cmd->add_option("--seed", args->seed, "Weights and inputs seed")->capture_default_str();
+  cmd->callback([args] { run_bench_command(*args); });
+}
+
+}  // namespace mmkd::app
