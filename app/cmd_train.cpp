@@ -166,6 +166,16 @@ void run_predict(const PredictArgs& args) {
   }
 }
 
+/// The options `train` and `distill` share: config, overrides, run directory, resume, hardware.
+void add_run_options(CLI::App* command, TrainArgs& args) {
+  command->add_option("--config", args.config, "run config (YAML)");
+  command->add_option("--set", args.overrides, "override a config key, key.path=value");
+  command->add_option("--run", args.run_dir, "run directory (default runs/<config>-seed<seed>)");
+  command->add_option("--resume", args.resume, "continue the run in this directory");
+  command->add_option("--threads", args.threads, "intra-op threads (0 = all cores)");
+  command->add_option("--device", args.device, "cpu | cuda | cuda:N");
+}
+
 }  // namespace
 
 void register_train_commands(CLI::App& app) {
@@ -177,13 +187,7 @@ void register_train_commands(CLI::App& app) {
       "  mmkd train --config configs/teacher_complete.yaml --run runs/teacher\n"
       "  mmkd train --config configs/student_5.yaml --set train.epochs=5 --set data.preset=tiny\n"
       "  mmkd train --resume runs/teacher          # continue a killed run");
-  train->add_option("--config", train_args->config, "run config (YAML)");
-  train->add_option("--set", train_args->overrides, "override a config key, key.path=value");
-  train->add_option("--run", train_args->run_dir,
-                    "run directory (default runs/<config>-seed<seed>)");
-  train->add_option("--resume", train_args->resume, "continue the run in this directory");
-  train->add_option("--threads", train_args->threads, "intra-op threads (0 = all cores)");
-  train->add_option("--device", train_args->device, "cpu | cuda | cuda:N");
+  add_run_options(train, *train_args);
   train->callback([train_args] { run_train(*train_args, false); });
 
   auto distill_args = std::make_shared<TrainArgs>();
@@ -197,15 +201,9 @@ void register_train_commands(CLI::App& app) {
       "  mmkd distill --config configs/table1/c5_crd_attention_map.yaml --teacher "
       "runs/teacher/best.pt\n"
       "  mmkd distill --resume runs/c5_edam_down-seed0");
-  distill->add_option("--config", distill_args->config, "run config with a distill: section");
+  add_run_options(distill, *distill_args);
   distill->add_option("--teacher", distill_args->teacher,
                       "teacher run directory (its best.pt) or checkpoint");
-  distill->add_option("--set", distill_args->overrides, "override a config key, key.path=value");
-  distill->add_option("--run", distill_args->run_dir,
-                      "run directory (default runs/<config>-seed<seed>)");
-  distill->add_option("--resume", distill_args->resume, "continue the run in this directory");
-  distill->add_option("--threads", distill_args->threads, "intra-op threads (0 = all cores)");
-  distill->add_option("--device", distill_args->device, "cpu | cuda | cuda:N");
   distill->callback([distill_args] { run_train(*distill_args, true); });
 
   auto eval_args = std::make_shared<EvalArgs>();
