@@ -159,13 +159,19 @@ const char* kTinyRun =
     " --set train.epochs=2 --set train.threads=1 --set train.progress=false"
     " --set distill.crd.num_negatives=32 --set distill.crd.row_negatives=8";
 
+/// Trains configs/teacher_<kind>.yaml for one epoch at the tiny shape and width (one layer, as the
+/// students of kTinyRun) into `run_dir`.
+mmkd::testing::CommandResult train_tiny_teacher(const std::string& kind,
+                                                const std::string& run_dir) {
+  return run_cli("train --config " + repo_path("configs/teacher_" + kind + ".yaml") +
+                 " --set data.preset=tiny --set model.d_model=8 --set model.layers=1"
+                 " --set model.heads=2 --set train.epochs=1 --set train.threads=1 --run " +
+                 run_dir);
+}
+
 TEST(DistillRun, BetaZeroReproducesTheStudentAloneExactly) {
   TempDir dir("beta0");
-  auto teacher = run_cli("train --config " + repo_path("configs/teacher_complete.yaml") +
-                         " --set data.preset=tiny --set model.d_model=8 --set model.layers=1"
-                         " --set model.heads=2 --set train.epochs=1 --set train.threads=1"
-                         " --run " +
-                         (dir / "teacher"));
+  auto teacher = train_tiny_teacher("complete", dir / "teacher");
   ASSERT_EQ(teacher.status, 0) << teacher.output;
   auto alone = run_cli("train --config " + repo_path("configs/student_5.yaml") + kTinyRun +
                        " --run " + (dir / "alone"));
@@ -190,13 +196,7 @@ TEST_P(Table1Config, RunsEndToEndOnTiny) {
   TempDir dir("table1_" + name);
   const int configuration = name[1] - '0';
   const char* teachers[] = {"", "complete", "video", "language", "audio", "complete"};
-  auto teacher =
-      run_cli("train --config " +
-              repo_path(std::string("configs/teacher_") + teachers[configuration] + ".yaml") +
-              " --set data.preset=tiny --set model.d_model=8 --set model.layers=1"
-              " --set model.heads=2 --set train.epochs=1 --set train.threads=1"
-              " --run " +
-              (dir / "teacher"));
+  auto teacher = train_tiny_teacher(teachers[configuration], dir / "teacher");
   ASSERT_EQ(teacher.status, 0) << teacher.output;
   auto run = run_cli("distill --config " + repo_path("configs/table1/" + name + ".yaml") +
                      kTinyRun + " --teacher " + (dir / "teacher") + " --run " + (dir / "run"));
@@ -217,11 +217,7 @@ INSTANTIATE_TEST_SUITE_P(Configs, Table1Config, ::testing::ValuesIn(table1_confi
 
 TEST(DistillRun, WrongTeacherIsRefusedBeforeTraining) {
   TempDir dir("wrong_teacher");
-  auto teacher = run_cli("train --config " + repo_path("configs/teacher_video.yaml") +
-                         " --set data.preset=tiny --set model.d_model=8 --set model.layers=1"
-                         " --set model.heads=2 --set train.epochs=1 --set train.threads=1"
-                         " --run " +
-                         (dir / "teacher"));
+  auto teacher = train_tiny_teacher("video", dir / "teacher");
   ASSERT_EQ(teacher.status, 0) << teacher.output;
   auto run = run_cli("distill --config " + repo_path("configs/table1/c5_edam_down.yaml") +
                      kTinyRun + " --teacher " + (dir / "teacher") + " --run " + (dir / "run"));
