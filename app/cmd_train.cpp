@@ -8,7 +8,9 @@
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/data/mosei_io.h"
 #include "mmkd/data/npy.h"
+#include "mmkd/distill/diagnostics.h"
 #include "mmkd/distill/distill_run.h"
+#include "mmkd/models/architecture.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
 #include "mmkd/train/labels.h"
@@ -77,8 +79,15 @@ struct EvalArgs {
 /// The data a checkpoint was trained on (its stored config), unless `override_path` is given.
 data::MoseiData data_for(const train::CheckpointInfo& info, const std::string& override_path) {
   if (!override_path.empty()) return data::load_mosei(override_path);
-  const YAML::Node stored = YAML::Load(info.config_yaml);
-  return data::load_data(data::parse_data_config(stored["data"], "data"));
+  return train::load_checkpoint_data(info);
+}
+
+/// Every transformer of `model` whose maps relate two sequences ("K<-Q"; memories excluded).
+std::vector<std::string> cross_modal_transformers(const models::MultimodalNet& model) {
+  std::vector<std::string> names;
+  for (const auto& spec : models::transformer_specs(models::stages(model->config())))
+    if (!spec.memory) names.push_back(spec.name);
+  return names;
 }
 
 void run_eval(const EvalArgs& args) {
@@ -92,17 +101,19 @@ void run_eval(const EvalArgs& args) {
   const data::MoseiData data = data_for(info, args.data);
   train::EvalOptions options;
   options.device = device;
-  for (size_t start = 0; start < args.drop.size();) {
-    const size_t comma = std::min(args.drop.find(',', start), args.drop.size());
-    options.drop.push_back(data::parse_modality(args.drop.substr(start, comma - start), "--drop"));
-    start = comma + 1;
-  }
-  const train::EvalResult result = train::evaluate(model, data.split(args.split), options);
+  options.drop = data::parse_modality_list(args.drop, "--drop");
+  const data::Split& split = data.split(args.split);
+  const train::EvalResult result = train::evaluate(model, split, options);
+  // Where the data marks events: how much of each cross-modal map's attention falls on them.
+  std::vector<distill::TransformerEventMass> masses;
+  if (split.has_events() && args.drop.empty())
+    masses = distill::split_event_mass(model, split, cross_modal_transformers(model), device);
   if (args.json) {
     nlohmann::json j = result.to_json();
     j["checkpoint"] = path;
     j["split"] = args.split;
     j["dropped"] = args.drop;
+    if (!masses.empty()) j["event_mass"] = distill::to_json(masses);
     std::cout << j.dump(2) << "\n";
     return;
   }
@@ -110,6 +121,8 @@ void run_eval(const EvalArgs& args) {
             << ":\n  " << result.summary()
             << "\n  confusion (rows true -3..3, columns predicted):\n"
             << result.classification.confusion << "\n";
+  if (!masses.empty())
+    std::cout << "  event mass (first 512 samples): " << distill::describe(masses) << "\n";
 }
 
 struct PredictArgs {

@@ -41,4 +41,14 @@ Modality parse_modality(const std::string& name, const std::string& what) {
   MMKD_FAIL(what, ": unknown modality '", name, "'; expected one of video, audio, text");
 }
 
+std::vector<Modality> parse_modality_list(const std::string& text, const std::string& what) {
+  std::vector<Modality> list;
+  for (size_t start = 0; start < text.size();) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    list.push_back(parse_modality(text.substr(start, comma - start), what));
+    start = comma + 1;
+  }
+  return list;
+}
+
 }  // namespace mmkd::data

@@ -61,6 +61,11 @@ nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
   return metrics;
 }
 
+data::MoseiData load_checkpoint_data(const CheckpointInfo& info) {
+  const YAML::Node stored = YAML::Load(info.config_yaml);
+  return data::load_data(data::parse_data_config(stored["data"], "data"));
+}
+
 nlohmann::json run_training(const RunConfig& config, const std::string& run_dir, bool resume) {
   set_threads(config.train.threads);
   std::cerr << "data: " << config.data.describe() << "\n";

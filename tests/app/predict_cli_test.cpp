@@ -92,6 +92,17 @@ TEST_F(PredictCli, EvalReportsMetricsAndMissingModalities) {
   const auto j = nlohmann::json::parse(out.output.substr(out.output.find('{')));
   EXPECT_EQ(j["dropped"].get<std::string>(), "audio,text");
   EXPECT_EQ(j["classification"]["confusion"].size(), 7u);
+  EXPECT_FALSE(j.contains("event_mass"));  // maps of zeroed inputs say nothing
+  // Without --drop, every cross-modal transformer's event mass against its chance level.
+  out = run_cli("eval --run " + (*dir_ / "teacher") + " --json");
+  ASSERT_EQ(out.status, 0) << out.output;
+  const auto full = nlohmann::json::parse(out.output.substr(out.output.find('{')));
+  ASSERT_TRUE(full.contains("event_mass")) << out.output;
+  EXPECT_EQ(full["event_mass"].size(), 2u);  // the Video Branch: A<-V and L<-V
+  const auto& va = full["event_mass"]["A<-V"];
+  EXPECT_GT(va["chance"].get<double>(), 0.0);
+  EXPECT_NEAR(va["lift"].get<double>(), va["mass"].get<double>() / va["chance"].get<double>(),
+              1e-9);
   auto missing = run_cli("eval --run " + (*dir_ / "nowhere"));
   EXPECT_NE(missing.status, 0);
   EXPECT_NE(missing.output.find("nowhere/best.pt: no such checkpoint"), std::string::npos)

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 namespace mmkd::data {
 
@@ -23,5 +24,8 @@ std::string modality_letter(Modality m);
 /// Parses "video"/"vision"/"v", "audio"/"a", "text"/"language"/"l" (case-insensitive);
 /// throws mmkd::Error naming `what` otherwise.
 Modality parse_modality(const std::string& name, const std::string& what);
+
+/// Parses a comma-separated list ("audio,text"); an empty text gives an empty list.
+std::vector<Modality> parse_modality_list(const std::string& text, const std::string& what);
 
 }  // namespace mmkd::data

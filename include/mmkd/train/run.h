@@ -6,6 +6,7 @@
 
 #include "mmkd/data/mosei_data.h"
 #include "mmkd/models/multimodal_net.h"
+#include "mmkd/train/checkpoint.h"
 #include "mmkd/train/objective.h"
 #include "mmkd/train/run_config.h"
 #include "mmkd/train/trainer.h"
@@ -24,6 +25,9 @@ models::MultimodalNet build_seeded_model(const RunConfig& config, const models::
 /// Evaluates the run's `best` checkpoint on test and measures latency; writes metrics.json.
 nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
                           const data::MoseiData& data, const FitResult& fit);
+
+/// The data a checkpoint was trained on, from its stored config.
+data::MoseiData load_checkpoint_data(const CheckpointInfo& info);
 
 /// `mmkd train`: trains the network of `config` alone (L_c only) in `run_dir`.
 nlohmann::json run_training(const RunConfig& config, const std::string& run_dir, bool resume);

@@ -1,0 +1,42 @@
+// Runs a study's jobs as `mmkd train` / `mmkd distill` child processes, several at a time, and
+// makes a study resumable: a run with metrics.json is finished and skipped, a run with last.pt is
+// continued with --resume, anything else starts afresh.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mmkd/study/study_plan.h"
+
+namespace mmkd::study {
+
+struct RunnerOptions {
+  std::string executable;   ///< the mmkd binary the jobs run
+  int64_t jobs = 1;         ///< runs at a time
+  int64_t threads = 0;      ///< intra-op threads per run; 0 = cores / jobs (at least 1)
+  std::string device;       ///< passed as --device when set
+  bool show_output = true;  ///< jobs == 1: runs print to this terminal; otherwise to logs/
+};
+
+enum class JobState { kFinished, kResumable, kFresh };
+
+/// What `<out>/runs/<job>` holds now.
+JobState job_state(const std::string& out_dir, const Job& job);
+
+struct JobOutcome {
+  std::string run;       ///< run name
+  bool ok = false;       ///< finished (now or before)
+  bool skipped = false;  ///< was already finished
+  std::string message;   ///< failure reason, with the log to read
+};
+
+/// Runs `jobs` in `out_dir` (runs/ and logs/ below it), students after their teacher; a failed
+/// teacher marks its students failed without running them. Prints one line per event.
+std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string& out_dir,
+                                 const RunnerOptions& options);
+
+/// The command line of `job` (for logs and the dry run): mmkd train|distill ... --run DIR.
+std::vector<std::string> job_command(const Job& job, const std::string& out_dir,
+                                     const RunnerOptions& options);
+
+}  // namespace mmkd::study

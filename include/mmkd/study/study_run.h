@@ -1,0 +1,34 @@
+// `mmkd study`: plan, run (resumable, sharded, several runs at a time), evaluate the teachers with
+// modalities missing, and write the report (table1.md/.csv, figures, report.html).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mmkd/study/job_runner.h"
+#include "mmkd/study/study_config.h"
+#include "mmkd/study/study_plan.h"
+
+namespace mmkd::study {
+
+struct StudyOptions {
+  std::string out = "runs/study";  ///< runs/, logs/ and the report go here
+  std::string report_dir;          ///< default: `out`
+  Shard shard;
+  RunnerOptions runner;
+  bool dry_run = false;  ///< print the plan and what each run would do, run nothing
+};
+
+/// Runs this shard's part of the study; returns the number of runs that did not finish.
+int64_t run_study(const StudyConfig& config, const StudyOptions& options);
+
+/// Evaluates each finished seed of the missing-modality teacher under `out_dir` with the
+/// configured inputs zeroed (cached beside its metrics.json).
+void evaluate_missing_modalities(const StudyConfig& config, const std::string& out_dir);
+
+/// table1.md, table1.csv, attention.png, confusion PNGs and report.html in `report_dir`, from the
+/// runs under `roots` (one study directory, or several shards' to merge). Returns the markdown.
+std::string write_study_report(const StudyConfig& config, const std::vector<std::string>& roots,
+                               const std::string& report_dir);
+
+}  // namespace mmkd::study

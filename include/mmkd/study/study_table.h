@@ -1,0 +1,43 @@
+// The study's table in the paper's layout: per section its teacher and students, accuracy and F1
+// as mean ± std over seeds beside the paper's figures, parameters, latency, event mass, and the
+// missing-modality rows. Read from the runs' metrics.json under one or more study directories.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mmkd/study/study_config.h"
+
+namespace mmkd::study {
+
+struct TableRow {
+  std::string section;
+  std::string name;  ///< row name (or "<teacher> without <drop>")
+  std::string kind;  ///< teacher | student | missing-modality
+  std::optional<PaperFigures> paper;
+  std::vector<double> acc7, f1, f1_macro, majority;  ///< per finished seed (fractions)
+  std::vector<double> parameters, latency_1, latency_64;
+  std::vector<double> teacher_lift, student_lift;  ///< mean event-mass lift over pairs
+  int64_t expected = 0;                            ///< seeds planned
+};
+
+/// The rows of `config` (extended grid included when it is on) from runs found under `roots`
+/// (`<root>/runs/<row>-seed<k>`; the first root holding a run wins).
+std::vector<TableRow> collect_table(const StudyConfig& config,
+                                    const std::vector<std::string>& roots);
+
+/// The table's column titles, and one row's cells as text (markdown and HTML share them).
+const std::vector<std::string>& table_columns();
+std::vector<std::string> table_cells(const TableRow& row);
+
+/// Markdown: one table, section by section, with the commands' provenance left to the caller.
+std::string table_markdown(const std::vector<TableRow>& rows);
+
+/// CSV with mean and std in separate columns (percent for accuracy and F1).
+std::string table_csv(const std::vector<TableRow>& rows);
+
+/// The file name of a missing-modality result inside a teacher run: "missing-audio,text.json".
+std::string missing_modality_file(const std::string& drop);
+
+}  // namespace mmkd::study

@@ -1,0 +1,122 @@
+#include "mmkd/study/study_plan.h"
+
+#include <map>
+
+#include "mmkd/core/error.h"
+
+namespace mmkd::study {
+
+std::string Job::run_name() const { return group + "-seed" + std::to_string(seed); }
+
+Shard parse_shard(const std::string& text) {
+  Shard shard;
+  const size_t slash = text.find('/');
+  try {
+    MMKD_CHECK(slash != std::string::npos, "");
+    shard.index = std::stoll(text.substr(0, slash));
+    shard.count = std::stoll(text.substr(slash + 1));
+  } catch (const std::exception&) {
+    MMKD_FAIL("--shard '", text, "': expected i/n, e.g. 1/2");
+  }
+  MMKD_CHECK(shard.count >= 1 && shard.index >= 1 && shard.index <= shard.count, "--shard '", text,
+             "': expected 1 <= i <= n");
+  return shard;
+}
+
+namespace {
+
+Job make_job(const StudyConfig& config, const RowSpec& row, int64_t seed, size_t unit,
+             const std::string& teacher) {
+  Job job;
+  job.group = row.name;
+  job.seed = seed;
+  job.config = config.resolve(row.config);
+  job.overrides = config.overrides;
+  job.overrides.insert(job.overrides.end(), row.overrides.begin(), row.overrides.end());
+  job.overrides.push_back("train.seed=" + std::to_string(seed));
+  job.teacher = teacher;
+  job.unit = unit;
+  return job;
+}
+
+}  // namespace
+
+std::vector<Job> plan_study(const StudyConfig& config) {
+  std::vector<SectionSpec> sections = config.sections;
+  if (config.extended)
+    for (auto& section : extended_grid(config)) sections.push_back(std::move(section));
+  std::vector<Job> jobs;
+  size_t unit = 0;
+  for (int64_t seed = 0; seed < config.seeds; ++seed) {
+    // A teacher shared by several sections is one unit: it runs once, its students follow it.
+    std::map<std::string, size_t> teacher_unit;
+    for (const auto& section : sections) {
+      if (!section.teacher) {
+        for (const auto& row : section.rows)
+          jobs.push_back(make_job(config, row, seed, unit++, ""));
+        continue;
+      }
+      const std::string& teacher = section.teacher->name;
+      if (!teacher_unit.count(teacher)) {
+        teacher_unit[teacher] = unit++;
+        jobs.push_back(make_job(config, *section.teacher, seed, teacher_unit[teacher], ""));
+      }
+      for (const auto& row : section.rows)
+        jobs.push_back(make_job(config, row, seed, teacher_unit[teacher], teacher));
+    }
+  }
+  return jobs;
+}
+
+std::vector<Job> select_shard(const std::vector<Job>& jobs, const Shard& shard) {
+  std::vector<Job> selected;
+  for (const auto& job : jobs)
+    if (static_cast<int64_t>(job.unit % static_cast<size_t>(shard.count)) == shard.index - 1)
+      selected.push_back(job);
+  return selected;
+}
+
+std::vector<SectionSpec> extended_grid(const StudyConfig& config) {
+  struct Branch {
+    int configuration;
+    const char* teacher;
+  };
+  const Branch branches[] = {
+      {1, "complete"}, {2, "video"}, {3, "language"}, {4, "audio"}, {5, "complete"}};
+  struct Method {
+    const char* name;
+    std::vector<std::string> overrides;
+  };
+  const std::vector<Method> methods = {
+      {"crd_final", {"distill.method=crd_final"}},
+      {"crd_penultimate", {"distill.method=crd_penultimate"}},
+      {"crd_post_attention", {"distill.method=crd_post_attention"}},
+      {"crd_attention_map", {"distill.method=crd_attention_map"}},
+      {"edam_down", {"distill.method=edam"}},
+      {"edam_down_s_log_t", {"distill.method=edam", "distill.direction=student_log_teacher"}},
+      {"edam_up", {"distill.method=edam", "model.proxy_mode=keep"}},
+      {"edam_up_s_log_t",
+       {"distill.method=edam", "model.proxy_mode=keep", "distill.direction=student_log_teacher"}},
+      {"ideal_map", {"distill.method=ideal_map"}},
+  };
+  std::vector<SectionSpec> sections;
+  for (const auto& branch : branches) {
+    SectionSpec section;
+    const std::string c = std::to_string(branch.configuration);
+    section.title = "Extended grid, configuration " + c;
+    section.teacher = RowSpec{std::string("teacher_") + branch.teacher,
+                              std::string("teacher_") + branch.teacher + ".yaml",
+                              {},
+                              std::nullopt};
+    for (const auto& method : methods) {
+      RowSpec row{"x" + c + "_" + method.name, "student_" + c + ".yaml", method.overrides,
+                  std::nullopt};
+      row.overrides.insert(row.overrides.begin(), "distill.configuration=" + c);
+      section.rows.push_back(std::move(row));
+    }
+    sections.push_back(std::move(section));
+  }
+  return sections;
+}
+
+}  // namespace mmkd::study

@@ -1,0 +1,135 @@
+#include "mmkd/study/study_run.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "mmkd/core/atomic_file.h"
+#include "mmkd/core/error.h"
+#include "mmkd/report/attention_figure.h"
+#include "mmkd/study/html_report.h"
+#include "mmkd/study/study_table.h"
+#include "mmkd/train/checkpoint.h"
+#include "mmkd/train/evaluate.h"
+#include "mmkd/train/run.h"
+
+namespace mmkd::study {
+
+namespace fs = std::filesystem;
+
+int64_t run_study(const StudyConfig& config, const StudyOptions& options) {
+  const std::vector<Job> jobs = select_shard(plan_study(config), options.shard);
+  std::cerr << "study " << config.source << ": " << jobs.size() << " runs in this shard ("
+            << options.shard.index << "/" << options.shard.count << "), " << config.seeds
+            << " seed(s), into " << options.out << "\n";
+  if (options.dry_run) {
+    for (const auto& job : jobs) {
+      const JobState state = job_state(options.out, job);
+      std::cout << (state == JobState::kFinished    ? "finished "
+                    : state == JobState::kResumable ? "resume   "
+                                                    : "run      ");
+      for (const auto& a : job_command(job, options.out, options.runner)) std::cout << " " << a;
+      std::cout << "\n";
+    }
+    return 0;
+  }
+  fs::create_directories(options.out);
+  write_text_atomic(options.out + "/study.yaml", config.resolved_yaml);
+  const auto outcomes = run_jobs(jobs, options.out, options.runner);
+  int64_t failed = 0;
+  for (const auto& o : outcomes) failed += !o.ok;
+  evaluate_missing_modalities(config, options.out);
+  const std::string report_dir = options.report_dir.empty() ? options.out : options.report_dir;
+  write_study_report(config, {options.out}, report_dir);
+  if (failed) {
+    std::cerr << "study: " << failed << " run(s) did not finish:\n";
+    for (const auto& o : outcomes)
+      if (!o.ok) std::cerr << "  " << o.run << ": " << o.message << "\n";
+  }
+  return failed;
+}
+
+void evaluate_missing_modalities(const StudyConfig& config, const std::string& out_dir) {
+  if (!config.missing_modality) return;
+  const auto& spec = *config.missing_modality;
+  for (int64_t seed = 0; seed < config.seeds; ++seed) {
+    const std::string run = out_dir + "/runs/" + spec.teacher + "-seed" + std::to_string(seed);
+    if (!fs::exists(run + "/metrics.json")) continue;
+    std::vector<std::string> todo;
+    for (const auto& drop : spec.drop)
+      if (!fs::exists(run + "/" + missing_modality_file(drop))) todo.push_back(drop);
+    if (todo.empty()) continue;
+    train::CheckpointInfo info;
+    models::MultimodalNet model = train::load_model(run + "/best.pt", torch::kCPU, &info);
+    const data::MoseiData data = train::load_checkpoint_data(info);
+    for (const auto& drop : todo) {
+      train::EvalOptions options;
+      options.drop = data::parse_modality_list(drop, "study.missing_modality.drop");
+      const train::EvalResult result = train::evaluate(model, data.split("test"), options);
+      nlohmann::json j = result.to_json();
+      j["dropped"] = drop;
+      write_text_atomic(run + "/" + missing_modality_file(drop), j.dump(2) + "\n");
+      std::cerr << "study: " << spec.teacher << "-seed" << seed << " without " << drop << ": "
+                << result.summary() << "\n";
+    }
+  }
+}
+
+namespace {
+
+/// The first root holding `<run>/metrics.json`, or "".
+std::string find_run(const std::vector<std::string>& roots, const std::string& run) {
+  for (const auto& root : roots)
+    if (fs::exists(root + "/runs/" + run + "/metrics.json")) return root + "/runs/" + run;
+  return "";
+}
+
+}  // namespace
+
+std::string write_study_report(const StudyConfig& config, const std::vector<std::string>& roots,
+                               const std::string& report_dir) {
+  fs::create_directories(report_dir);
+  const std::vector<TableRow> rows = collect_table(config, roots);
+  const std::string markdown = table_markdown(rows);
+  write_text_atomic(report_dir + "/table1.md", markdown);
+  write_text_atomic(report_dir + "/table1.csv", table_csv(rows));
+  HtmlReport html;
+  html.title = "mmkd study: " + config.source;
+  html.rows = rows;
+  html.roots = roots;
+  html.config = config;
+  if (config.figure) {
+    const auto& f = *config.figure;
+    const std::string teacher = find_run(roots, f.teacher + "-seed0");
+    const std::string student = find_run(roots, f.student + "-seed0");
+    const std::string baseline = f.baseline.empty() ? "" : find_run(roots, f.baseline + "-seed0");
+    if (!teacher.empty() && !student.empty() && (f.baseline.empty() || !baseline.empty())) {
+      report::AttentionFigureOptions figure;
+      figure.teacher = teacher;
+      figure.student = student;
+      figure.baseline = baseline;
+      figure.pair = f.pair;
+      figure.layers = f.layers;
+      figure.out = report_dir + "/attention.png";
+      std::cerr << "study: figure " << report::write_attention_figure(figure) << "\n";
+      html.figures.push_back({"Attention maps (paper Fig. 3)", figure.out});
+    }
+  }
+  for (const auto& name :
+       {config.figure ? config.figure->teacher : "", config.figure ? config.figure->student : "",
+        config.figure ? config.figure->baseline : ""}) {
+    if (name.empty()) continue;
+    const std::string run = find_run(roots, name + "-seed0");
+    if (run.empty()) continue;
+    std::ifstream in(run + "/metrics.json");
+    const nlohmann::json metrics = nlohmann::json::parse(in);
+    const std::string out = report_dir + "/confusion-" + name + ".png";
+    report::write_confusion_figure(metrics, "Confusion (test), " + name + " seed 0", out);
+    html.figures.push_back({"Confusion matrix, " + name + " (seed 0)", out});
+  }
+  write_text_atomic(report_dir + "/report.html", render_html(html));
+  std::cerr << "study: report in " << report_dir << "/ (table1.md, table1.csv, report.html)\n";
+  return markdown;
+}
+
+}  // namespace mmkd::study

@@ -1,0 +1,123 @@
+#include "mmkd/study/study_config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "../support/cli.h"
+#include "mmkd/core/error.h"
+#include "mmkd/study/study_plan.h"
+
+namespace mmkd::study {
+namespace {
+
+using testing::repo_path;
+using testing::TempDir;
+
+std::string write(const TempDir& dir, const std::string& text) {
+  const std::string path = dir / "study.yaml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string error_of(const std::string& path) {
+  try {
+    load_study_config(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(StudyConfig, Table1HasEveryRowOfThePaperWithItsFigures) {
+  const StudyConfig config = load_study_config(repo_path("configs/table1.yaml"));
+  int paper_rows = 0;
+  for (const auto& section : config.sections) {
+    if (section.teacher && section.teacher->paper) ++paper_rows;
+    for (const auto& row : section.rows) paper_rows += row.paper.has_value();
+  }
+  // Student alone, 5 teacher rows (complete listed twice), 14 student rows.
+  EXPECT_EQ(paper_rows, 1 + 5 + 14);
+  EXPECT_EQ(config.seeds, 3);
+  ASSERT_TRUE(config.missing_modality);
+  EXPECT_EQ(config.missing_modality->teacher, "teacher_complete");
+}
+
+TEST(StudyConfig, RefusesUnknownKeysWithTheClosestOne) {
+  TempDir dir("study_config_keys");
+  const std::string e = error_of(write(dir, "study:\n  seed: 2\n  sections: []\n"));
+  EXPECT_NE(e.find("seed"), std::string::npos) << e;
+  EXPECT_NE(e.find("seeds"), std::string::npos) << e;
+}
+
+TEST(StudyConfig, NamesAMissingRunConfig) {
+  TempDir dir("study_config_missing");
+  const std::string e = error_of(
+      write(dir, "study:\n  sections:\n    - {title: t, rows: [{name: a, config: nope.yaml}]}\n"));
+  EXPECT_NE(e.find("row 'a'"), std::string::npos) << e;
+  EXPECT_NE(e.find("nope.yaml"), std::string::npos) << e;
+}
+
+TEST(StudyConfig, RefusesDuplicateNamesAndUnknownReferences) {
+  TempDir dir("study_config_names");
+  const std::string student = repo_path("configs/student_5.yaml");
+  std::string e = error_of(
+      write(dir, "study:\n  sections:\n    - {title: t, rows: [{name: a, config: " + student +
+                     "}, {name: a, config: " + student + "}]}\n"));
+  EXPECT_NE(e.find("'a' is used twice"), std::string::npos) << e;
+  e = error_of(write(dir, "study:\n  sections:\n    - {title: t, rows: [{name: a, config: " +
+                              student + "}]}\n  figure: {teacher: b, student: a}\n"));
+  EXPECT_NE(e.find("study.figure.teacher names 'b'"), std::string::npos) << e;
+}
+
+TEST(StudyPlan, TeachersRunOncePerSeedBeforeTheirStudents) {
+  StudyConfig config = load_study_config(repo_path("configs/table1.yaml"));
+  const auto jobs = plan_study(config);
+  // Per seed: 1 alone + 4 teachers + 15 students + (mean: teacher + 3 rows) = 24.
+  ASSERT_EQ(jobs.size(), 3u * 24u);
+  int complete_teachers = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].group == "teacher_complete") ++complete_teachers;
+    if (jobs[i].teacher.empty()) continue;
+    bool teacher_before = false;
+    for (size_t j = 0; j < i; ++j)
+      teacher_before |= jobs[j].group == jobs[i].teacher && jobs[j].seed == jobs[i].seed &&
+                        jobs[j].unit == jobs[i].unit;
+    EXPECT_TRUE(teacher_before) << jobs[i].run_name();
+  }
+  EXPECT_EQ(complete_teachers, 3);
+  EXPECT_EQ(jobs.back().overrides.back(), "train.seed=2");
+}
+
+TEST(StudyPlan, ShardsPartitionTheJobsByUnit) {
+  StudyConfig config = load_study_config(repo_path("configs/table1.yaml"));
+  const auto jobs = plan_study(config);
+  const auto a = select_shard(jobs, parse_shard("1/2"));
+  const auto b = select_shard(jobs, parse_shard("2/2"));
+  EXPECT_EQ(a.size() + b.size(), jobs.size());
+  for (const auto& job : a) {
+    for (const auto& other : b) EXPECT_NE(job.unit, other.unit);
+    if (!job.teacher.empty()) {
+      bool has_teacher = false;
+      for (const auto& t : a) has_teacher |= t.group == job.teacher && t.seed == job.seed;
+      EXPECT_TRUE(has_teacher) << job.run_name();
+    }
+  }
+  EXPECT_THROW(parse_shard("3/2"), Error);
+  EXPECT_THROW(parse_shard("1-2"), Error);
+}
+
+TEST(StudyPlan, ExtendedGridCoversEveryConfigurationAndMethod) {
+  StudyConfig config = load_study_config(repo_path("configs/table1.yaml"), {"study.seeds=1"});
+  const auto base = plan_study(config).size();
+  config.extended = true;
+  const auto extended = plan_study(config);
+  // 5 configurations x 9 methods, plus the three branch teachers are shared by name.
+  EXPECT_EQ(extended.size(), base + 45u);
+  for (const auto& section : extended_grid(config))
+    for (const auto& row : section.rows)
+      EXPECT_TRUE(std::filesystem::exists(config.resolve(row.config))) << row.config;
+}
+
+}  // namespace
+}  // namespace mmkd::study
