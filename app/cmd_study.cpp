@@ -29,6 +29,7 @@ struct StudyArgs {
   bool extended = false;
   bool dry_run = false;
   std::vector<std::string> merge_dirs;
+  std::vector<std::string> only;
 };
 
 std::string self_executable() { return fs::read_symlink("/proc/self/exe").string(); }
@@ -56,6 +57,7 @@ void run_study_command(const StudyArgs& args) {
   options.report_dir = args.report;
   options.shard = study::parse_shard(args.shard);
   options.dry_run = args.dry_run;
+  options.only = args.only;
   options.runner.executable = self_executable();
   options.runner.jobs = args.jobs;
   options.runner.threads = args.threads;
@@ -104,6 +106,11 @@ void register_study_commands(CLI::App& app) {
   study->add_option("--threads", args->threads, "intra-op threads per run (0 = cores/jobs)");
   study->add_option("--device", args->device, "cpu | cuda | cuda:N for every run");
   study->add_flag("--dry-run", args->dry_run, "print what would run, run nothing");
+  study
+      ->add_option("--only", args->only,
+                   "run only these rows (comma-separated) and the teachers they learn from; "
+                   "the report still covers the whole study")
+      ->delimiter(',');
 
   auto merge_args = std::make_shared<StudyArgs>();
   auto* merge = study->add_subcommand(

@@ -10,7 +10,6 @@
 #include "mmkd/data/npy.h"
 #include "mmkd/distill/diagnostics.h"
 #include "mmkd/distill/distill_run.h"
-#include "mmkd/models/architecture.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
 #include "mmkd/train/labels.h"
@@ -82,14 +81,6 @@ data::MoseiData data_for(const train::CheckpointInfo& info, const std::string& o
   return train::load_checkpoint_data(info);
 }
 
-/// Every transformer of `model` whose maps relate two sequences ("K<-Q"; memories excluded).
-std::vector<std::string> cross_modal_transformers(const models::MultimodalNet& model) {
-  std::vector<std::string> names;
-  for (const auto& spec : models::transformer_specs(models::stages(model->config())))
-    if (!spec.memory) names.push_back(spec.name);
-  return names;
-}
-
 void run_eval(const EvalArgs& args) {
   MMKD_CHECK(args.run_dir.empty() != args.checkpoint.empty(),
              "mmkd eval: give exactly one of --run DIR or --checkpoint FILE");
@@ -107,7 +98,8 @@ void run_eval(const EvalArgs& args) {
   // Where the data marks events: how much of each cross-modal map's attention falls on them.
   std::vector<distill::TransformerEventMass> masses;
   if (split.has_events() && args.drop.empty())
-    masses = distill::split_event_mass(model, split, cross_modal_transformers(model), device);
+    masses =
+        distill::split_event_mass(model, split, distill::cross_modal_transformers(model), device);
   if (args.json) {
     nlohmann::json j = result.to_json();
     j["checkpoint"] = path;

@@ -5,6 +5,7 @@
 
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/distill/event_geometry.h"
+#include "mmkd/models/architecture.h"
 #include "mmkd/nn/transformer_encoder.h"
 
 namespace mmkd::distill {
@@ -49,6 +50,13 @@ std::vector<TransformerEventMass> split_event_mass(models::MultimodalNet& model,
   }
   if (was_training) model->train();
   return result;
+}
+
+std::vector<std::string> cross_modal_transformers(const models::MultimodalNet& model) {
+  std::vector<std::string> names;
+  for (const auto& spec : models::transformer_specs(models::stages(model->config())))
+    if (!spec.memory) names.push_back(spec.name);
+  return names;
 }
 
 std::string describe(const std::vector<TransformerEventMass>& masses) {

@@ -1,10 +1,16 @@
 #include "mmkd/report/attention_figure.h"
 
+#include <iomanip>
+#include <optional>
 #include <sstream>
 
 #include "mmkd/core/error.h"
+#include "mmkd/data/batch_loader.h"
 #include "mmkd/distill/distill_run.h"
+#include "mmkd/distill/event_geometry.h"
+#include "mmkd/distill/event_mass.h"
 #include "mmkd/models/pairing.h"
+#include "mmkd/nn/transformer_encoder.h"
 #include "mmkd/report/heatmap.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/run.h"
@@ -34,25 +40,54 @@ std::string student_transformer(const models::MultimodalNet& student, const std:
   MMKD_FAIL("--pair ", pair, ": configuration ", pairing.id, " distils only ", known);
 }
 
-/// Head-averaged maps [Tq, Tk] of `net` for one sample, one per requested layer.
-std::vector<torch::Tensor> maps_of(Network& net, const data::Split& split, int64_t sample,
-                                   const std::vector<int64_t>& layers) {
+/// One layer's head-averaged map [Tq, Tk] of one sample, the sample's event steps on both axes
+/// (when the data marks them) and the map's event mass.
+struct LayerMap {
+  torch::Tensor map;
+  std::vector<bool> query_events, key_events;
+  std::optional<distill::EventMass> mass;
+};
+
+std::vector<bool> to_bools(const torch::Tensor& mask) {
+  const torch::Tensor m = mask.to(torch::kCPU, torch::kBool).contiguous();
+  return std::vector<bool>(m.data_ptr<bool>(), m.data_ptr<bool>() + m.numel());
+}
+
+std::vector<LayerMap> maps_of(Network& net, const data::Split& split, int64_t sample,
+                              const std::vector<int64_t>& layers) {
   torch::NoGradGuard no_grad;
   net.model->eval();
-  models::ModelInputs inputs;
-  for (size_t m = 0; m < 3; ++m)
-    if (split.features[m].defined())
-      inputs.features[m] = split.features[m].slice(0, sample, sample + 1);
+  data::BatchLoaderOptions one;
+  one.batch_size = 1;
+  one.shuffle = false;
+  const data::Batch batch = data::BatchLoader(split, one).batch(sample);
   models::TapRequest request;
   request.what.map = true;
   request.transformers = {net.transformer};
-  const models::ModelOutput out = net.model->forward(inputs, request);
+  const models::ModelOutput out =
+      net.model->forward(models::ModelInputs{batch.features, batch.padding}, request);
   const auto& taps = out.taps.at(net.transformer);
-  std::vector<torch::Tensor> maps;
+  std::optional<distill::SequenceMasks> masks;
+  data::Modality query, key;
+  if (split.has_events() && distill::pair_modalities(net.transformer, query, key))
+    masks = distill::sequence_masks(net.model, batch);
+  std::vector<LayerMap> maps;
   for (const int64_t layer : layers) {
     MMKD_CHECK(layer >= 1 && layer <= static_cast<int64_t>(taps.size()), "--layers: ", net.label,
                "'s ", net.transformer, " has layers 1..", taps.size(), ", not ", layer);
-    maps.push_back(taps[static_cast<size_t>(layer - 1)].map[0]);
+    const torch::Tensor& map = taps[static_cast<size_t>(layer - 1)].map;
+    LayerMap entry{map[0], {}, {}, std::nullopt};
+    if (masks) {
+      const auto q = data::modality_index(query), k = data::modality_index(key);
+      entry.query_events = to_bools(masks->events[q][0]);
+      entry.key_events = to_bools(masks->events[k][0]);
+      const torch::Tensor future = net.model->config().future_mask
+                                       ? nn::future_mask(map.size(1), map.size(2), map.options())
+                                       : torch::Tensor();
+      entry.mass =
+          distill::event_mass(map, masks->events[q], masks->events[k], masks->padding[k], future);
+    }
+    maps.push_back(std::move(entry));
   }
   return maps;
 }
@@ -81,7 +116,7 @@ std::string write_attention_figure(const AttentionFigureOptions& options) {
   MMKD_CHECK(options.sample >= 0 && options.sample < split.size(), "--sample ", options.sample,
              ": split '", options.split, "' has samples 0..", split.size() - 1);
 
-  std::vector<std::vector<torch::Tensor>> maps;
+  std::vector<std::vector<LayerMap>> maps;
   for (auto& net : nets) maps.push_back(maps_of(net, split, options.sample, options.layers));
   std::vector<HeatmapPanel> panels;
   for (size_t l = 0; l < options.layers.size(); ++l) {
@@ -89,16 +124,25 @@ std::string write_attention_figure(const AttentionFigureOptions& options) {
       HeatmapPanel panel;
       panel.title =
           nets[n].label + " " + nets[n].transformer + " layer " + std::to_string(options.layers[l]);
-      panel.values = maps[n][l];
+      const LayerMap& layer = maps[n][l];
+      panel.values = layer.map;
       panel.row_label = "query step";
       panel.column_label = "key step";
+      panel.row_marks = layer.query_events;
+      panel.column_marks = layer.key_events;
+      if (layer.mass && layer.mass->rows > 0) {
+        std::ostringstream mass;
+        mass << std::fixed << std::setprecision(2) << ", event mass " << layer.mass->mass << " (x"
+             << layer.mass->lift() << ")";
+        panel.title += mass.str();
+      }
       panels.push_back(std::move(panel));
     }
   }
   FigureOptions figure;
   figure.columns = static_cast<int64_t>(nets.size());
   figure.title = "Attention maps, " + options.split + " sample " + std::to_string(options.sample) +
-                 " (teacher " + options.pair + ", head-averaged)";
+                 " (teacher " + options.pair + ", head-averaged; red: event steps)";
   write_heatmaps(panels, figure, options.out);
   std::ostringstream what;
   what << options.out << ": " << options.pair << " layers";

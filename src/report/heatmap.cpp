@@ -82,7 +82,7 @@ void draw_panel(cairo_t* cr, const HeatmapPanel& panel, double x, double y, doub
   text(cr, x + w / 2, y - 8, panel.title, 12, true);
   std::ostringstream shape;
   shape << panel.row_label << " (" << rows << ")";
-  text(cr, x - 10, y + h / 2, shape.str(), 10, true, -M_PI / 2);
+  text(cr, x - 12, y + h / 2, shape.str(), 10, true, -M_PI / 2);
   std::ostringstream cshape;
   cshape << panel.column_label << " (" << cols << ")";
   text(cr, x + w / 2, y + h + 16, cshape.str(), 10, true);
@@ -92,6 +92,13 @@ void draw_panel(cairo_t* cr, const HeatmapPanel& panel, double x, double y, doub
       text(cr, x + (i + 0.5) * cw, y + h + 28, panel.tick_labels[i], 9, true);
     }
   }
+  // Marked steps (events): red ticks left of the rows and below the columns.
+  cairo_set_source_rgb(cr, 0.85, 0.1, 0.1);
+  for (size_t r = 0; r < panel.row_marks.size() && static_cast<int64_t>(r) < rows; ++r)
+    if (panel.row_marks[r]) cairo_rectangle(cr, x - 4, y + r * ch, 3, std::max(ch, 1.0));
+  for (size_t c = 0; c < panel.column_marks.size() && static_cast<int64_t>(c) < cols; ++c)
+    if (panel.column_marks[c]) cairo_rectangle(cr, x + c * cw, y + h + 1, std::max(cw, 1.0), 4);
+  cairo_fill(cr);
   // Colour bar with its range.
   const double bx = x + w + 8;
   for (int i = 0; i < 100; ++i) {

@@ -32,11 +32,12 @@ std::optional<PaperFigures> parse_paper(const YAML::Node& node, const std::strin
 
 RowSpec parse_row(const YAML::Node& node, const std::string& path) {
   MMKD_CHECK(node.IsMap(), "config key '", path, "': expected a map {name: N, config: F, ...}");
-  check_known_keys(node, {"name", "config", "set", "paper"}, path);
+  check_known_keys(node, {"name", "config", "set", "paper", "alone"}, path);
   RowSpec row;
   read_optional(node, "name", path, row.name);
   read_optional(node, "config", path, row.config);
   read_optional(node, "set", path, row.overrides);
+  read_optional(node, "alone", path, row.alone);
   row.paper = parse_paper(node["paper"], join_key(path, "paper"));
   MMKD_CHECK(!row.name.empty(), "config key '", join_key(path, "name"), "' is required");
   MMKD_CHECK(row.name.find_first_of("/ ") == std::string::npos, "config key '",
@@ -103,6 +104,23 @@ void check_names(const StudyConfig& config) {
   }
 }
 
+/// The row's run config exists, and has a `distill:` section exactly when the row is distilled:
+/// otherwise a student would silently be trained with default distillation, or alone.
+void check_row_config(const StudyConfig& config, const RowSpec& row, bool distilled,
+                      const std::string& teacher) {
+  const std::string file = config.resolve(row.config);
+  MMKD_CHECK(fs::exists(file), config.source, ": row '", row.name, "': config file ", file,
+             " does not exist");
+  bool has_distill = static_cast<bool>(load_config_file(file)["distill"]);
+  for (const auto& o : row.overrides) has_distill |= o.rfind("distill.", 0) == 0;
+  MMKD_CHECK(!distilled || has_distill, config.source, ": row '", row.name,
+             "' is listed under teacher '", teacher, "' but ", file,
+             " has no distill: section; give it one, or mark the row 'alone: true'");
+  MMKD_CHECK(distilled || !has_distill, config.source, ": row '", row.name, "': ", file,
+             " has a distill: section but the row has no teacher to learn from; list it in a "
+             "section with a teacher");
+}
+
 }  // namespace
 
 StudyConfig load_study_config(const std::string& path, const std::vector<std::string>& overrides) {
@@ -151,12 +169,10 @@ StudyConfig load_study_config(const std::string& path, const std::vector<std::st
   }
   check_names(config);
   for (const auto& section : config.sections) {
-    std::vector<const RowSpec*> rows;
-    if (section.teacher) rows.push_back(&*section.teacher);
-    for (const auto& row : section.rows) rows.push_back(&row);
-    for (const auto* row : rows)
-      MMKD_CHECK(fs::exists(config.resolve(row->config)), path, ": row '", row->name,
-                 "': config file ", config.resolve(row->config), " does not exist");
+    if (section.teacher) check_row_config(config, *section.teacher, false, "");
+    for (const auto& row : section.rows)
+      check_row_config(config, row, section.teacher && !row.alone,
+                       section.teacher ? section.teacher->name : "");
   }
   return config;
 }

@@ -1,8 +1,10 @@
 #include "mmkd/study/study_plan.h"
 
 #include <map>
+#include <set>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/yaml_config.h"
 
 namespace mmkd::study {
 
@@ -44,7 +46,7 @@ Job make_job(const StudyConfig& config, const RowSpec& row, int64_t seed, size_t
 std::vector<Job> plan_study(const StudyConfig& config) {
   std::vector<SectionSpec> sections = config.sections;
   if (config.extended)
-    for (auto& section : extended_grid(config)) sections.push_back(std::move(section));
+    for (auto& section : extended_grid()) sections.push_back(std::move(section));
   std::vector<Job> jobs;
   size_t unit = 0;
   for (int64_t seed = 0; seed < config.seeds; ++seed) {
@@ -62,7 +64,8 @@ std::vector<Job> plan_study(const StudyConfig& config) {
         jobs.push_back(make_job(config, *section.teacher, seed, teacher_unit[teacher], ""));
       }
       for (const auto& row : section.rows)
-        jobs.push_back(make_job(config, row, seed, teacher_unit[teacher], teacher));
+        jobs.push_back(
+            make_job(config, row, seed, teacher_unit[teacher], row.alone ? "" : teacher));
     }
   }
   return jobs;
@@ -76,7 +79,27 @@ std::vector<Job> select_shard(const std::vector<Job>& jobs, const Shard& shard) 
   return selected;
 }
 
-std::vector<SectionSpec> extended_grid(const StudyConfig& config) {
+std::vector<Job> select_rows(const std::vector<Job>& jobs, const std::vector<std::string>& rows) {
+  std::set<std::string> wanted(rows.begin(), rows.end());
+  std::set<std::string> known;
+  for (const auto& job : jobs) known.insert(job.group);
+  for (const auto& row : rows)
+    MMKD_CHECK(known.count(row), "--only: '", row, "' is not a row of the study (",
+               closest_match(row, {known.begin(), known.end()}).empty()
+                   ? std::string("see --dry-run for the rows")
+                   : "did you mean '" + closest_match(row, {known.begin(), known.end()}) + "'?",
+               ")");
+  std::set<std::string> teachers;  // "<teacher>-seed<k>" that a wanted row learns from
+  for (const auto& job : jobs)
+    if (wanted.count(job.group) && !job.teacher.empty())
+      teachers.insert(job.teacher + "-seed" + std::to_string(job.seed));
+  std::vector<Job> selected;
+  for (const auto& job : jobs)
+    if (wanted.count(job.group) || teachers.count(job.run_name())) selected.push_back(job);
+  return selected;
+}
+
+std::vector<SectionSpec> extended_grid() {
   struct Branch {
     int configuration;
     const char* teacher;

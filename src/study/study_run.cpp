@@ -6,6 +6,7 @@
 
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
+#include "mmkd/distill/diagnostics.h"
 #include "mmkd/report/attention_figure.h"
 #include "mmkd/study/html_report.h"
 #include "mmkd/study/study_table.h"
@@ -18,7 +19,8 @@ namespace mmkd::study {
 namespace fs = std::filesystem;
 
 int64_t run_study(const StudyConfig& config, const StudyOptions& options) {
-  const std::vector<Job> jobs = select_shard(plan_study(config), options.shard);
+  std::vector<Job> jobs = select_shard(plan_study(config), options.shard);
+  if (!options.only.empty()) jobs = select_rows(jobs, options.only);
   std::cerr << "study " << config.source << ": " << jobs.size() << " runs in this shard ("
             << options.shard.index << "/" << options.shard.count << "), " << config.seeds
             << " seed(s), into " << options.out << "\n";
@@ -39,6 +41,7 @@ int64_t run_study(const StudyConfig& config, const StudyOptions& options) {
   int64_t failed = 0;
   for (const auto& o : outcomes) failed += !o.ok;
   evaluate_missing_modalities(config, options.out);
+  evaluate_event_masses(config, options.out);
   const std::string report_dir = options.report_dir.empty() ? options.out : options.report_dir;
   write_study_report(config, {options.out}, report_dir);
   if (failed) {
@@ -72,6 +75,25 @@ void evaluate_missing_modalities(const StudyConfig& config, const std::string& o
       std::cerr << "study: " << spec.teacher << "-seed" << seed << " without " << drop << ": "
                 << result.summary() << "\n";
     }
+  }
+}
+
+void evaluate_event_masses(const StudyConfig& config, const std::string& out_dir) {
+  for (const auto& job : plan_study(config)) {
+    if (!job.teacher.empty()) continue;
+    const std::string run = out_dir + "/runs/" + job.run_name();
+    if (!fs::exists(run + "/metrics.json") || fs::exists(run + "/" + kEventMassFile)) continue;
+    train::CheckpointInfo info;
+    models::MultimodalNet model = train::load_model(run + "/best.pt", torch::kCPU, &info);
+    const data::MoseiData data = train::load_checkpoint_data(info);
+    const data::Split& test = data.split("test");
+    if (!test.has_events()) continue;  // real data: no events, nothing to measure
+    const auto masses = distill::split_event_mass(
+        model, test, distill::cross_modal_transformers(model), torch::kCPU);
+    write_text_atomic(run + "/" + kEventMassFile,
+                      nlohmann::json{{"network", distill::to_json(masses)}}.dump(2) + "\n");
+    std::cerr << "study: " << job.run_name() << " event mass (test): " << distill::describe(masses)
+              << "\n";
   }
 }
 

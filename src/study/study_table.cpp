@@ -43,11 +43,14 @@ void push(std::vector<double>& into, const nlohmann::json& j, const char* pointe
   if (j.contains(p) && j.at(p).is_number()) into.push_back(j.at(p).get<double>() * scale);
 }
 
-void push_lift(std::vector<double>& into, const nlohmann::json& j, const char* network) {
-  if (!j.contains("event_mass") || !j["event_mass"].contains(network)) return;
+/// The mean lift over the pairs of `record[network]` (metrics.json's event_mass, or
+/// event-mass.json).
+void push_lift(std::vector<double>& into, const nlohmann::json& record, const char* network) {
+  const nlohmann::json& j = record.contains("event_mass") ? record["event_mass"] : record;
+  if (!j.contains(network)) return;
   double sum = 0;
   int count = 0;
-  for (const auto& [pair, v] : j["event_mass"][network].items())
+  for (const auto& [pair, v] : j[network].items())
     if (v.contains("lift") && v["lift"].is_number()) sum += v["lift"].get<double>(), ++count;
   if (count) into.push_back(sum / count);
 }
@@ -61,7 +64,8 @@ TableRow read_row(const StudyConfig& config, const std::vector<std::string>& roo
   row.paper = spec.paper;
   row.expected = config.seeds;
   for (int64_t seed = 0; seed < config.seeds; ++seed) {
-    const auto m = find_run_file(roots, spec.name + "-seed" + std::to_string(seed), "metrics.json");
+    const std::string run = spec.name + "-seed" + std::to_string(seed);
+    const auto m = find_run_file(roots, run, "metrics.json");
     if (!m) continue;
     push(row.acc7, *m, "/test/classification/accuracy", 100);
     push(row.f1, *m, "/test/classification/f1_weighted", 100);
@@ -72,6 +76,9 @@ TableRow read_row(const StudyConfig& config, const std::vector<std::string>& roo
     push(row.latency_64, *m, "/latency/batch_64/median_ms");
     push_lift(row.teacher_lift, *m, "teacher");
     push_lift(row.student_lift, *m, "student");
+    // A teacher's or lone student's own maps, measured by the study after the run.
+    if (const auto own = find_run_file(roots, run, kEventMassFile); own && kind != "student")
+      push_lift(kind == "teacher" ? row.teacher_lift : row.student_lift, *own, "network");
   }
   return row;
 }
@@ -120,14 +127,14 @@ std::vector<TableRow> collect_table(const StudyConfig& config,
                                     const std::vector<std::string>& roots) {
   std::vector<SectionSpec> sections = config.sections;
   if (config.extended)
-    for (auto& s : extended_grid(config)) sections.push_back(std::move(s));
+    for (auto& s : extended_grid()) sections.push_back(std::move(s));
   std::vector<TableRow> rows;
   for (const auto& section : sections) {
     if (section.teacher)
       rows.push_back(read_row(config, roots, section.title, *section.teacher, "teacher"));
     for (const auto& spec : section.rows)
-      rows.push_back(
-          read_row(config, roots, section.title, spec, section.teacher ? "student" : "alone"));
+      rows.push_back(read_row(config, roots, section.title, spec,
+                              section.teacher && !spec.alone ? "student" : "alone"));
   }
   if (config.missing_modality) {
     for (const auto& drop : config.missing_modality->drop)

@@ -70,6 +70,33 @@ TEST(StudyConfig, RefusesDuplicateNamesAndUnknownReferences) {
   EXPECT_NE(e.find("study.figure.teacher names 'b'"), std::string::npos) << e;
 }
 
+TEST(StudyConfig, ARowUnderATeacherMustBeDistilledOrMarkedAlone) {
+  TempDir dir("study_config_alone");
+  const std::string teacher = repo_path("configs/teacher_complete.yaml");
+  const std::string student = repo_path("configs/student_5.yaml");
+  const std::string edam = repo_path("configs/table1/c5_edam_down.yaml");
+  const auto study = [&](const std::string& rows) {
+    return write(dir, "study:\n  sections:\n    - {title: t, teacher: {name: t, config: " +
+                          teacher + "}, rows: [" + rows + "]}\n");
+  };
+  // A student config without distill: under a teacher would silently get default distillation.
+  std::string e = error_of(study("{name: s, config: " + student + "}"));
+  EXPECT_NE(e.find("row 's' is listed under teacher 't' but"), std::string::npos) << e;
+  EXPECT_NE(e.find("alone: true"), std::string::npos) << e;
+  const StudyConfig ok = load_study_config(
+      study("{name: s, config: " + student + ", alone: true}, {name: d, config: " + edam + "}"));
+  const auto jobs = plan_study(ok);
+  ASSERT_EQ(jobs.size(), 3u * 3u);  // default 3 seeds x (teacher, alone, distilled)
+  EXPECT_EQ(jobs[1].group, "s");
+  EXPECT_EQ(jobs[1].teacher, "");  // trained alone, in the teacher's unit
+  EXPECT_EQ(jobs[1].unit, jobs[0].unit);
+  EXPECT_EQ(jobs[2].teacher, "t");
+  // And a distillation config with no teacher to learn from.
+  e = error_of(write(
+      dir, "study:\n  sections:\n    - {title: t, rows: [{name: d, config: " + edam + "}]}\n"));
+  EXPECT_NE(e.find("has a distill: section but the row has no teacher"), std::string::npos) << e;
+}
+
 TEST(StudyPlan, TeachersRunOncePerSeedBeforeTheirStudents) {
   StudyConfig config = load_study_config(repo_path("configs/table1.yaml"));
   const auto jobs = plan_study(config);
@@ -107,6 +134,23 @@ TEST(StudyPlan, ShardsPartitionTheJobsByUnit) {
   EXPECT_THROW(parse_shard("1-2"), Error);
 }
 
+TEST(StudyPlan, OnlyRunsTheNamedRowsAndTheirTeachers) {
+  const StudyConfig config = load_study_config(repo_path("configs/table1.yaml"));
+  const auto jobs = select_rows(plan_study(config), {"student5_alone", "c5_edam_down"});
+  ASSERT_EQ(jobs.size(), 3u * 3u);  // per seed: the lone student, the teacher, its student
+  for (const auto& job : jobs)
+    EXPECT_TRUE(job.group == "student5_alone" || job.group == "c5_edam_down" ||
+                job.group == "teacher_complete")
+        << job.group;
+  try {
+    select_rows(plan_study(config), {"c5_edam_dwn"});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'c5_edam_down'"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(StudyPlan, ExtendedGridCoversEveryConfigurationAndMethod) {
   StudyConfig config = load_study_config(repo_path("configs/table1.yaml"), {"study.seeds=1"});
   const auto base = plan_study(config).size();
@@ -114,7 +158,7 @@ TEST(StudyPlan, ExtendedGridCoversEveryConfigurationAndMethod) {
   const auto extended = plan_study(config);
   // 5 configurations x 9 methods, plus the three branch teachers are shared by name.
   EXPECT_EQ(extended.size(), base + 45u);
-  for (const auto& section : extended_grid(config))
+  for (const auto& section : extended_grid())
     for (const auto& row : section.rows)
       EXPECT_TRUE(std::filesystem::exists(config.resolve(row.config))) << row.config;
 }

@@ -28,6 +28,9 @@ std::vector<TransformerEventMass> split_event_mass(models::MultimodalNet& model,
                                                    const torch::Device& device,
                                                    int64_t max_samples = 512);
 
+/// Every transformer of `model` whose maps relate two sequences ("K<-Q"; memories excluded).
+std::vector<std::string> cross_modal_transformers(const models::MultimodalNet& model);
+
 /// "V<-A 0.412 (chance 0.221, x1.86)" for each transformer, joined by ", ".
 std::string describe(const std::vector<TransformerEventMass>& masses);
 

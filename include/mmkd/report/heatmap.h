@@ -15,7 +15,8 @@ struct HeatmapPanel {
   std::string row_label = "query step";
   std::string column_label = "key step";
   bool annotate = false;  ///< print each cell's value (small matrices such as confusions)
-  std::vector<std::string> tick_labels;  ///< per row/column (square matrices), optional
+  std::vector<std::string> tick_labels;       ///< per row/column (square matrices), optional
+  std::vector<bool> row_marks, column_marks;  ///< steps marked in red beside the axes (events)
 };
 
 struct FigureOptions {

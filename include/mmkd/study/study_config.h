@@ -20,6 +20,7 @@ struct RowSpec {
   std::string config;                  ///< run config, absolute or relative to the study file
   std::vector<std::string> overrides;  ///< `--set` assignments for this row only
   std::optional<PaperFigures> paper;
+  bool alone = false;  ///< in a section with a teacher: trained alone, not distilled from it
 };
 
 /// A block of the table: an optional teacher and the rows that learn from it (or stand alone).

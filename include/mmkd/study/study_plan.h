@@ -40,9 +40,13 @@ std::vector<Job> plan_study(const StudyConfig& config);
 /// The jobs of `jobs` whose unit belongs to `shard`.
 std::vector<Job> select_shard(const std::vector<Job>& jobs, const Shard& shard);
 
+/// The jobs of the rows named in `rows` and the teachers they learn from; errors name a row that
+/// is not in the plan.
+std::vector<Job> select_rows(const std::vector<Job>& jobs, const std::vector<std::string>& rows);
+
 /// The sections the extended grid adds: every configuration (1..5) x every method, both EDAM
 /// variants and directions, and the ideal-map control; teachers named teacher_<branch> and
 /// configs taken from the study file's directory (teacher_<branch>.yaml, student_<c>.yaml).
-std::vector<SectionSpec> extended_grid(const StudyConfig& config);
+std::vector<SectionSpec> extended_grid();
 
 }  // namespace mmkd::study

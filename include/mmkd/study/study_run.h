@@ -15,6 +15,7 @@ struct StudyOptions {
   std::string out = "runs/study";  ///< runs/, logs/ and the report go here
   std::string report_dir;          ///< default: `out`
   Shard shard;
+  std::vector<std::string> only;  ///< run only these rows (and their teachers); empty = all
   RunnerOptions runner;
   bool dry_run = false;  ///< print the plan and what each run would do, run nothing
 };
@@ -25,6 +26,11 @@ int64_t run_study(const StudyConfig& config, const StudyOptions& options);
 /// Evaluates each finished seed of the missing-modality teacher under `out_dir` with the
 /// configured inputs zeroed (cached beside its metrics.json).
 void evaluate_missing_modalities(const StudyConfig& config, const std::string& out_dir);
+
+/// For every finished teacher and lone student under `out_dir` whose data marks events: the
+/// event mass of its own cross-modal maps on test, cached as `<run>/event-mass.json` (distilled
+/// students record theirs and their teacher's in metrics.json).
+void evaluate_event_masses(const StudyConfig& config, const std::string& out_dir);
 
 /// table1.md, table1.csv, attention.png, confusion PNGs and report.html in `report_dir`, from the
 /// runs under `roots` (one study directory, or several shards' to merge). Returns the markdown.

@@ -37,6 +37,9 @@ std::string table_markdown(const std::vector<TableRow>& rows);
 /// CSV with mean and std in separate columns (percent for accuracy and F1).
 std::string table_csv(const std::vector<TableRow>& rows);
 
+/// Where a teacher's or lone student's own event mass is cached in its run directory.
+inline constexpr const char* kEventMassFile = "event-mass.json";
+
 /// The file name of a missing-modality result inside a teacher run: "missing-audio,text.json".
 std::string missing_modality_file(const std::string& drop);
 
