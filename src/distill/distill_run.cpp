@@ -96,14 +96,16 @@ nlohmann::json run_distillation(const train::RunConfig& config, const std::strin
     };
   }
   const train::FitResult fit = trainer.fit(resume);
-  nlohmann::json metrics = train::finish_run(config, paths, data, fit);
-  metrics["distill"] = {{"configuration", objective.pairing().id},
-                        {"method", objective.name()},
-                        {"alpha", distill.alpha},
-                        {"beta", distill.beta},
-                        {"temperature", distill.temperature},
-                        {"direction", to_string(distill.direction)},
-                        {"teacher", distill.teacher}};
+  // Everything distillation adds goes into the one metrics.json finish_run writes: a study
+  // takes that file as "finished", so it must never exist without these keys.
+  nlohmann::json extra;
+  extra["distill"] = {{"configuration", objective.pairing().id},
+                      {"method", objective.name()},
+                      {"alpha", distill.alpha},
+                      {"beta", distill.beta},
+                      {"temperature", distill.temperature},
+                      {"direction", to_string(distill.direction)},
+                      {"teacher", distill.teacher}};
   if (diagnostics) {
     // Test-split event mass of both networks: the number that says whether the teacher's maps
     // held anything to distill and whether the student's moved toward them.
@@ -114,12 +116,11 @@ nlohmann::json run_distillation(const train::RunConfig& config, const std::strin
         split_event_mass(teacher, data.split("test"), names(objective.pairing(), false), device);
     std::cerr << "event mass (test): teacher " << describe(teacher_test) << "; student "
               << describe(student_mass) << "\n";
-    metrics["event_mass"] = {{"teacher_valid", teacher_mass},
-                             {"teacher", to_json(teacher_test)},
-                             {"student", to_json(student_mass)}};
+    extra["event_mass"] = {{"teacher_valid", teacher_mass},
+                           {"teacher", to_json(teacher_test)},
+                           {"student", to_json(student_mass)}};
   }
-  write_text_atomic(paths.metrics(), metrics.dump(2) + "\n");
-  return metrics;
+  return train::finish_run(config, paths, data, fit, extra);
 }
 
 }  // namespace mmkd::distill

@@ -57,7 +57,11 @@ void draw_panel(cairo_t* cr, const HeatmapPanel& panel, double x, double y, doub
   const torch::Tensor v = panel.values.detach().to(torch::kCPU, torch::kDouble).contiguous();
   const int64_t rows = v.size(0), cols = v.size(1);
   const double lo = std::min(0.0, v.min().item<double>());
-  const double hi = std::max(lo + 1e-12, v.max().item<double>());
+  // Attention maps: a few rows that see one key (1.0) would wash out the rest, so the colour
+  // scale ends at the 99th percentile and brighter cells saturate. Counts use the full range.
+  const double top = panel.annotate ? v.max().item<double>()
+                                    : torch::quantile(v.flatten(), 0.99).item<double>();
+  const double hi = std::max(lo + 1e-12, top);
   const double cw = w / static_cast<double>(cols), ch = h / static_cast<double>(rows);
   const double* data = v.data_ptr<double>();
   for (int64_t r = 0; r < rows; ++r) {

@@ -7,6 +7,7 @@
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
 #include "mmkd/distill/diagnostics.h"
+#include "mmkd/models/pairing.h"
 #include "mmkd/report/attention_figure.h"
 #include "mmkd/study/html_report.h"
 #include "mmkd/study/study_table.h"
@@ -78,6 +79,21 @@ void evaluate_missing_modalities(const StudyConfig& config, const std::string& o
   }
 }
 
+namespace {
+
+/// A teacher's every cross-modal transformer; a student's distilled ones only (its configuration's
+/// pairs), so that a lone student's lift compares with its distilled twins'.
+std::vector<std::string> measured_transformers(const models::MultimodalNet& model) {
+  if (model->config().role == models::Role::kTeacher)
+    return distill::cross_modal_transformers(model);
+  std::vector<std::string> names;
+  for (const auto& pair : models::pairing_for_student(model->config().student_arch).pairs)
+    names.push_back(pair.student);
+  return names;
+}
+
+}  // namespace
+
 void evaluate_event_masses(const StudyConfig& config, const std::string& out_dir) {
   for (const auto& job : plan_study(config)) {
     if (!job.teacher.empty()) continue;
@@ -88,8 +104,8 @@ void evaluate_event_masses(const StudyConfig& config, const std::string& out_dir
     const data::MoseiData data = train::load_checkpoint_data(info);
     const data::Split& test = data.split("test");
     if (!test.has_events()) continue;  // real data: no events, nothing to measure
-    const auto masses = distill::split_event_mass(
-        model, test, distill::cross_modal_transformers(model), torch::kCPU);
+    const auto masses =
+        distill::split_event_mass(model, test, measured_transformers(model), torch::kCPU);
     write_text_atomic(run + "/" + kEventMassFile,
                       nlohmann::json{{"network", distill::to_json(masses)}}.dump(2) + "\n");
     std::cerr << "study: " << job.run_name() << " event mass (test): " << distill::describe(masses)

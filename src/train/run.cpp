@@ -34,7 +34,8 @@ models::MultimodalNet build_seeded_model(const RunConfig& config, const models::
 }
 
 nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
-                          const data::MoseiData& data, const FitResult& fit) {
+                          const data::MoseiData& data, const FitResult& fit,
+                          const nlohmann::json& extra) {
   const torch::Device device = parse_device(config.train.device);
   CheckpointInfo info;
   models::MultimodalNet best = load_model(paths.best(), device, &info);
@@ -56,6 +57,7 @@ nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
   metrics["latency"] = {{"batch_1", measure_latency(best, 1, device).to_json()},
                         {"batch_64", measure_latency(best, 64, device, 5, 1).to_json()},
                         {"threads", torch::get_num_threads()}};
+  for (const auto& [key, value] : extra.items()) metrics[key] = value;
   write_text_atomic(paths.metrics(), metrics.dump(2) + "\n");
   std::cerr << "test: " << test.summary() << "\n";
   return metrics;

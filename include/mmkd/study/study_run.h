@@ -28,7 +28,8 @@ int64_t run_study(const StudyConfig& config, const StudyOptions& options);
 void evaluate_missing_modalities(const StudyConfig& config, const std::string& out_dir);
 
 /// For every finished teacher and lone student under `out_dir` whose data marks events: the
-/// event mass of its own cross-modal maps on test, cached as `<run>/event-mass.json` (distilled
+/// event mass of its own maps on test (a teacher's every cross-modal transformer, a student's
+/// pairs of its configuration), cached as `<run>/event-mass.json` (distilled
 /// students record theirs and their teacher's in metrics.json).
 void evaluate_event_masses(const StudyConfig& config, const std::string& out_dir);
 

@@ -22,9 +22,11 @@ void set_threads(int64_t threads);
 /// Seeds LibTorch's default generator and builds the network of `config` for `shape`.
 models::MultimodalNet build_seeded_model(const RunConfig& config, const models::InputShape& shape);
 
-/// Evaluates the run's `best` checkpoint on test and measures latency; writes metrics.json.
+/// Evaluates the run's `best` checkpoint on test and measures latency; writes metrics.json once,
+/// with `extra`'s keys added (a run is finished exactly when that file exists).
 nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
-                          const data::MoseiData& data, const FitResult& fit);
+                          const data::MoseiData& data, const FitResult& fit,
+                          const nlohmann::json& extra = nlohmann::json::object());
 
 /// The data a checkpoint was trained on, from its stored config.
 data::MoseiData load_checkpoint_data(const CheckpointInfo& info);
