@@ -59,8 +59,8 @@ void draw_panel(cairo_t* cr, const HeatmapPanel& panel, double x, double y, doub
   const double lo = std::min(0.0, v.min().item<double>());
   // Attention maps: a few rows that see one key (1.0) would wash out the rest, so the colour
   // scale ends at the 99th percentile and brighter cells saturate. Counts use the full range.
-  const double top = panel.annotate ? v.max().item<double>()
-                                    : torch::quantile(v.flatten(), 0.99).item<double>();
+  const double top =
+      panel.annotate ? v.max().item<double>() : torch::quantile(v.flatten(), 0.99).item<double>();
   const double hi = std::max(lo + 1e-12, top);
   const double cw = w / static_cast<double>(cols), ch = h / static_cast<double>(rows);
   const double* data = v.data_ptr<double>();
