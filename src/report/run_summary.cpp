@@ -37,17 +37,21 @@ std::vector<RunResult> read_runs(const std::vector<std::string>& dirs) {
   return runs;
 }
 
+MeanStd mean_and_std(const std::vector<double>& values) {
+  MeanStd m;
+  for (double v : values) m.mean += v;
+  m.mean /= static_cast<double>(values.size());
+  double var = 0;
+  for (double v : values) var += (v - m.mean) * (v - m.mean);
+  m.std = values.size() > 1 ? std::sqrt(var / static_cast<double>(values.size() - 1)) : 0.0;
+  return m;
+}
+
 std::string mean_std(const std::vector<double>& values, int precision) {
   if (values.empty()) return "–";
-  double mean = 0;
-  for (double v : values) mean += v;
-  mean /= static_cast<double>(values.size());
-  double var = 0;
-  for (double v : values) var += (v - mean) * (v - mean);
-  const double std =
-      values.size() > 1 ? std::sqrt(var / static_cast<double>(values.size() - 1)) : 0.0;
+  const MeanStd m = mean_and_std(values);
   std::ostringstream out;
-  out << std::fixed << std::setprecision(precision) << mean << " ± " << std;
+  out << std::fixed << std::setprecision(precision) << m.mean << " ± " << m.std;
   return out.str();
 }
 

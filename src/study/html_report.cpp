@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "mmkd/report/run_summary.h"
+#include "mmkd/study/study_plan.h"
 
 namespace mmkd::study {
 
@@ -165,14 +166,11 @@ std::string render_html(const HtmlReport& report) {
   for (const auto& row : report.rows) {
     if (row.kind == "missing-modality") continue;
     if (row.section != section) flush(), section = row.section;
-    for (const auto& root : report.roots) {
-      const std::string log = root + "/runs/" + row.name + "-seed0/log.csv";
-      if (!fs::exists(log)) continue;
-      const auto columns = read_log(log, {"val_acc7", "val_loss"});
-      acc.push_back({row.name, columns[0]});
-      loss.push_back({row.name, columns[1]});
-      break;
-    }
+    const std::string log = find_in_runs(report.roots, run_name(row.name, 0), "log.csv");
+    if (log.empty()) continue;
+    const auto columns = read_log(log, {"val_acc7", "val_loss"});
+    acc.push_back({row.name, columns[0]});
+    loss.push_back({row.name, columns[1]});
   }
   flush();
   out << "<h2>Figures</h2>\n";

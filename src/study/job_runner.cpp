@@ -102,8 +102,7 @@ std::vector<std::string> job_command(const Job& job, const std::string& out_dir,
     argv.insert(argv.end(), {"--config", job.config, "--run", dir});
     for (const auto& o : job.overrides) argv.insert(argv.end(), {"--set", o});
     if (!job.teacher.empty())
-      argv.insert(argv.end(), {"--teacher", out_dir + "/runs/" + job.teacher + "-seed" +
-                                                std::to_string(job.seed)});
+      argv.insert(argv.end(), {"--teacher", out_dir + "/runs/" + job.teacher_run_name()});
   }
   argv.insert(argv.end(), {"--threads", std::to_string(threads_per_job(options))});
   if (!options.device.empty()) argv.insert(argv.end(), {"--device", options.device});
@@ -150,7 +149,7 @@ std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string
          ++i) {
       if (status[i] != Status::kWaiting) continue;
       if (!jobs[i].teacher.empty()) {
-        const std::string teacher = jobs[i].teacher + "-seed" + std::to_string(jobs[i].seed);
+        const std::string teacher = jobs[i].teacher_run_name();
         Status teacher_status = Status::kOk;
         if (index.count(teacher)) {
           teacher_status = status[index[teacher]];

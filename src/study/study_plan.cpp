@@ -8,7 +8,9 @@
 
 namespace mmkd::study {
 
-std::string Job::run_name() const { return group + "-seed" + std::to_string(seed); }
+std::string run_name(const std::string& group, int64_t seed) {
+  return group + "-seed" + std::to_string(seed);
+}
 
 Shard parse_shard(const std::string& text) {
   Shard shard;
@@ -91,8 +93,7 @@ std::vector<Job> select_rows(const std::vector<Job>& jobs, const std::vector<std
                ")");
   std::set<std::string> teachers;  // "<teacher>-seed<k>" that a wanted row learns from
   for (const auto& job : jobs)
-    if (wanted.count(job.group) && !job.teacher.empty())
-      teachers.insert(job.teacher + "-seed" + std::to_string(job.seed));
+    if (wanted.count(job.group) && !job.teacher.empty()) teachers.insert(job.teacher_run_name());
   std::vector<Job> selected;
   for (const auto& job : jobs)
     if (wanted.count(job.group) || teachers.count(job.run_name())) selected.push_back(job);

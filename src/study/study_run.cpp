@@ -57,7 +57,7 @@ void evaluate_missing_modalities(const StudyConfig& config, const std::string& o
   if (!config.missing_modality) return;
   const auto& spec = *config.missing_modality;
   for (int64_t seed = 0; seed < config.seeds; ++seed) {
-    const std::string run = out_dir + "/runs/" + spec.teacher + "-seed" + std::to_string(seed);
+    const std::string run = out_dir + "/runs/" + run_name(spec.teacher, seed);
     if (!fs::exists(run + "/metrics.json")) continue;
     std::vector<std::string> todo;
     for (const auto& drop : spec.drop)
@@ -73,7 +73,7 @@ void evaluate_missing_modalities(const StudyConfig& config, const std::string& o
       nlohmann::json j = result.to_json();
       j["dropped"] = drop;
       write_text_atomic(run + "/" + missing_modality_file(drop), j.dump(2) + "\n");
-      std::cerr << "study: " << spec.teacher << "-seed" << seed << " without " << drop << ": "
+      std::cerr << "study: " << run_name(spec.teacher, seed) << " without " << drop << ": "
                 << result.summary() << "\n";
     }
   }
@@ -115,11 +115,10 @@ void evaluate_event_masses(const StudyConfig& config, const std::string& out_dir
 
 namespace {
 
-/// The first root holding `<run>/metrics.json`, or "".
+/// The run directory of `<run>` in the first root that finished it, or "".
 std::string find_run(const std::vector<std::string>& roots, const std::string& run) {
-  for (const auto& root : roots)
-    if (fs::exists(root + "/runs/" + run + "/metrics.json")) return root + "/runs/" + run;
-  return "";
+  const std::string metrics = find_in_runs(roots, run, "metrics.json");
+  return metrics.empty() ? "" : fs::path(metrics).parent_path().string();
 }
 
 }  // namespace
@@ -138,9 +137,9 @@ std::string write_study_report(const StudyConfig& config, const std::vector<std:
   html.config = config;
   if (config.figure) {
     const auto& f = *config.figure;
-    const std::string teacher = find_run(roots, f.teacher + "-seed0");
-    const std::string student = find_run(roots, f.student + "-seed0");
-    const std::string baseline = f.baseline.empty() ? "" : find_run(roots, f.baseline + "-seed0");
+    const std::string teacher = find_run(roots, run_name(f.teacher, 0));
+    const std::string student = find_run(roots, run_name(f.student, 0));
+    const std::string baseline = f.baseline.empty() ? "" : find_run(roots, run_name(f.baseline, 0));
     if (!teacher.empty() && !student.empty() && (f.baseline.empty() || !baseline.empty())) {
       report::AttentionFigureOptions figure;
       figure.teacher = teacher;
@@ -157,7 +156,7 @@ std::string write_study_report(const StudyConfig& config, const std::vector<std:
        {config.figure ? config.figure->teacher : "", config.figure ? config.figure->student : "",
         config.figure ? config.figure->baseline : ""}) {
     if (name.empty()) continue;
-    const std::string run = find_run(roots, name + "-seed0");
+    const std::string run = find_run(roots, run_name(name, 0));
     if (run.empty()) continue;
     std::ifstream in(run + "/metrics.json");
     const nlohmann::json metrics = nlohmann::json::parse(in);

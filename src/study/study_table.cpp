@@ -19,6 +19,15 @@ namespace fs = std::filesystem;
 
 std::string missing_modality_file(const std::string& drop) { return "missing-" + drop + ".json"; }
 
+std::string find_in_runs(const std::vector<std::string>& roots, const std::string& run,
+                         const std::string& file) {
+  for (const auto& root : roots) {
+    const std::string path = root + "/runs/" + run + "/" + file;
+    if (fs::exists(path)) return path;
+  }
+  return "";
+}
+
 namespace {
 
 std::optional<nlohmann::json> read_json(const std::string& path) {
@@ -29,12 +38,11 @@ std::optional<nlohmann::json> read_json(const std::string& path) {
   return j;
 }
 
-/// The first `<root>/runs/<run>/<file>` that exists.
 std::optional<nlohmann::json> find_run_file(const std::vector<std::string>& roots,
                                             const std::string& run, const std::string& file) {
-  for (const auto& root : roots)
-    if (auto j = read_json(root + "/runs/" + run + "/" + file)) return j;
-  return std::nullopt;
+  const std::string path = find_in_runs(roots, run, file);
+  if (path.empty()) return std::nullopt;
+  return read_json(path);
 }
 
 void push(std::vector<double>& into, const nlohmann::json& j, const char* pointer,
@@ -64,7 +72,7 @@ TableRow read_row(const StudyConfig& config, const std::vector<std::string>& roo
   row.paper = spec.paper;
   row.expected = config.seeds;
   for (int64_t seed = 0; seed < config.seeds; ++seed) {
-    const std::string run = spec.name + "-seed" + std::to_string(seed);
+    const std::string run = run_name(spec.name, seed);
     const auto m = find_run_file(roots, run, "metrics.json");
     if (!m) continue;
     push(row.acc7, *m, "/test/classification/accuracy", 100);
@@ -91,8 +99,7 @@ TableRow read_missing_row(const StudyConfig& config, const std::vector<std::stri
   row.kind = "missing-modality";
   row.expected = config.seeds;
   for (int64_t seed = 0; seed < config.seeds; ++seed) {
-    const auto m =
-        find_run_file(roots, teacher + "-seed" + std::to_string(seed), missing_modality_file(drop));
+    const auto m = find_run_file(roots, run_name(teacher, seed), missing_modality_file(drop));
     if (!m) continue;
     push(row.acc7, *m, "/classification/accuracy", 100);
     push(row.f1, *m, "/classification/f1_weighted", 100);
@@ -107,10 +114,8 @@ std::string cell(const std::vector<double>& v, int precision) {
 
 std::string mean_only(const std::vector<double>& v, int precision) {
   if (v.empty()) return "–";
-  double sum = 0;
-  for (double x : v) sum += x;
   std::ostringstream out;
-  out << std::fixed << std::setprecision(precision) << sum / static_cast<double>(v.size());
+  out << std::fixed << std::setprecision(precision) << report::mean_and_std(v).mean;
   return out.str();
 }
 
@@ -212,14 +217,9 @@ std::string table_markdown(const std::vector<TableRow>& rows) {
 std::string table_csv(const std::vector<TableRow>& rows) {
   const auto stats = [](const std::vector<double>& v) {
     if (v.empty()) return std::string(",");
-    double mean = 0;
-    for (double x : v) mean += x;
-    mean /= static_cast<double>(v.size());
-    double var = 0;
-    for (double x : v) var += (x - mean) * (x - mean);
+    const report::MeanStd m = report::mean_and_std(v);
     std::ostringstream out;
-    out << std::setprecision(6) << mean << ","
-        << (v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0.0);
+    out << std::setprecision(6) << m.mean << "," << m.std;
     return out.str();
   };
   std::ostringstream out;

@@ -18,6 +18,14 @@ struct RunResult {
 /// Reads `<dir>/metrics.json` of every run; errors name a directory without one.
 std::vector<RunResult> read_runs(const std::vector<std::string>& dirs);
 
+struct MeanStd {
+  double mean = 0.0;
+  double std = 0.0;  ///< sample standard deviation; 0 for a single value
+};
+
+/// Mean and sample standard deviation of non-empty `values`.
+MeanStd mean_and_std(const std::vector<double>& values);
+
 /// Mean and sample standard deviation ("0.4512 ± 0.0123"; "± 0" for a single run).
 std::string mean_std(const std::vector<double>& values, int precision = 4);
 

@@ -11,6 +11,9 @@
 
 namespace mmkd::study {
 
+/// "<group>-seed<k>": a run directory's name.
+std::string run_name(const std::string& group, int64_t seed);
+
 /// One training run of a study.
 struct Job {
   std::string group;                   ///< row name
@@ -20,8 +23,9 @@ struct Job {
   std::string teacher;                 ///< teacher row name; empty for teachers and lone rows
   size_t unit = 0;                     ///< jobs of one unit run on the same shard
 
-  /// "<group>-seed<k>": the run directory's name.
-  std::string run_name() const;
+  std::string run_name() const { return study::run_name(group, seed); }
+  /// The run name of its teacher (teacher non-empty).
+  std::string teacher_run_name() const { return study::run_name(teacher, seed); }
 };
 
 /// `--shard i/n`: this machine runs units i-1, i-1+n, ... (1 <= i <= n).

@@ -37,6 +37,11 @@ std::string table_markdown(const std::vector<TableRow>& rows);
 /// CSV with mean and std in separate columns (percent for accuracy and F1).
 std::string table_csv(const std::vector<TableRow>& rows);
 
+/// `<root>/runs/<run>/<file>` in the first of `roots` that has it, or "" (shards' directories are
+/// searched in the order given: the first holding a run wins).
+std::string find_in_runs(const std::vector<std::string>& roots, const std::string& run,
+                         const std::string& file);
+
 /// Where a teacher's or lone student's own event mass is cached in its run directory.
 inline constexpr const char* kEventMassFile = "event-mass.json";
 
