@@ -13,6 +13,11 @@
 
 #include "mmkd/core/error.h"
 
+// at::parallel_for below is serial unless this file is compiled with OpenMP (see CMakeLists.txt).
+#if AT_PARALLEL_OPENMP && !defined(_OPENMP)
+#error "LibTorch uses OpenMP: build mmkd with OpenMP or the fused attention runs on one thread"
+#endif
+
 // Comparisons may be if-converted (vectorised) only when they are not assumed to trap; this is
 // clang's default and changes no result here. Applies to the functions defined below.
 #if defined(__GNUC__) && !defined(__clang__)

@@ -115,8 +115,10 @@ TransformerEncoderImpl::TransformerEncoderImpl(const TransformerEncoderOptions& 
 EncoderOutput TransformerEncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& kv,
                                               const torch::Tensor& x_padding,
                                               const torch::Tensor& kv_padding,
-                                              const TapRequest& request) {
+                                              const TapRequest& request, bool last_row_only) {
   const int64_t d = options.embed_dim();
+  MMKD_CHECK(!(last_row_only && request.any()),
+             "transformer encoder: last_row_only drops the rows that taps would return");
   MMKD_CHECK(x.dim() == 3 && x.size(2) == d, "transformer encoder: expected input [B,T,", d,
              "], got ", x.sizes());
   const bool cross = kv.defined();
@@ -155,9 +157,18 @@ EncoderOutput TransformerEncoderImpl::forward(const torch::Tensor& x, const torc
   EncoderOutput result;
   const bool tapping = request.any();
   if (tapping) result.taps.resize(layer_modules_.size());
-  for (size_t i = 0; i < layer_modules_.size(); ++i) {
+  const size_t full_layers = layer_modules_.size() - (last_row_only ? 1 : 0);
+  for (size_t i = 0; i < full_layers; ++i) {
     h = layer_modules_[i]->forward(h, source, mask, key_padding, request,
                                    tapping ? &result.taps[i] : nullptr);
+  }
+  if (last_row_only) {
+    // The last query row attends to every key; in self-attention form the keys are all rows of
+    // the previous layer's output, so they are passed explicitly as the "source".
+    const auto row = h.narrow(1, tq - 1, 1);
+    const auto row_mask = mask.defined() ? mask.narrow(0, tq - 1, 1) : mask;
+    h = layer_modules_.back()->forward(row, cross ? source : h, row_mask, key_padding, request,
+                                       nullptr);
   }
   result.output = layer_norm(h);
   return result;

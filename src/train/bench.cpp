@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/parallelism.h"
 #include "mmkd/nn/fused_attention.h"
 #include "mmkd/train/latency.h"
 
@@ -181,6 +182,7 @@ Ceilings measure_ceilings(int64_t matmul_n, int64_t copy_mib, int64_t repeats) {
 
 nlohmann::json ModelCost::to_json() const {
   return {{"forward_flops_per_sample", forward_flops},
+          {"inference_flops_per_sample", inference_flops},
           {"attention_flops_per_sample", attention_flops},
           {"train_flops_per_sample", train_flops},
           {"parameters", parameters},
@@ -201,7 +203,9 @@ ModelCost analytic_cost(const models::MultimodalNetImpl& net) {
     const char m = name.back();
     const size_t index = m == 'v' ? 0 : m == 'a' ? 1 : m == 'l' ? 2 : 3;
     if (index > 2) continue;
-    cost.forward_flops += 2.0 * double(conv->weight.numel()) * double(lengths[index]);
+    const double conv_flops = 2.0 * double(conv->weight.numel()) * double(lengths[index]);
+    cost.forward_flops += conv_flops;
+    cost.inference_flops += conv_flops;
     cost.activation_bytes += 4.0 * double(lengths[index] * conv->weight.size(0));
   }
   for (const auto& name : net.transformer_names()) {
@@ -219,6 +223,11 @@ ModelCost analytic_cost(const models::MultimodalNetImpl& net) {
                                     + 8.0 * tq * w * w)                // FFN d -> 4d -> d
                              + 4.0 * tq * tk * w;                      // QK^T and AV over all heads
     cost.forward_flops += double(o.layers()) * per_layer;
+    const bool last_row = net.config().readout == models::Readout::kLast && net.is_read_out(name);
+    const double last_layer =
+        last_row ? 2.0 * (10.0 * w * w + 2.0 * (cross ? tk : tq) * w * w) + 4.0 * tk * w
+                 : per_layer;
+    cost.inference_flops += double(o.layers() - 1) * per_layer + last_layer;
     cost.attention_flops += double(o.layers()) * 4.0 * tq * tk * w;
     // Per layer, autograd keeps about 18 [Tq,w] tensors (LayerNorms, projections, residuals,
     // dropout masks, the 4w-wide FFN activations count 4 each) and 3 [Tk,w] for cross keys.
@@ -229,7 +238,9 @@ ModelCost analytic_cost(const models::MultimodalNetImpl& net) {
   const auto head = shape_of(rows, "readout concat h");
   if (head.size() == 2) {
     const double dim = double(head[1]);
-    cost.forward_flops += 2.0 * (2.0 * dim * dim + dim * double(net.config().output_dim()));
+    const double head_flops = 2.0 * (2.0 * dim * dim + dim * double(net.config().output_dim()));
+    cost.forward_flops += head_flops;
+    cost.inference_flops += head_flops;
   }
   cost.train_flops = 3.0 * cost.forward_flops;
   cost.parameters = net.parameter_count();
@@ -276,6 +287,7 @@ BenchResult run_bench(models::MultimodalNet& model, Objective& objective,
   result.attention_kernel =
       nn::attention_kernel() == nn::AttentionKernel::kFused ? "fused" : "reference";
   result.load_average = load_average();
+  result.parallel_threads = parallel_for_threads();
   result.cost = analytic_cost(*model);
 
   if (options.train) {
@@ -348,6 +360,7 @@ nlohmann::json BenchResult::to_json() const {
                       {"shape", shape},
                       {"objective", objective},
                       {"threads", threads},
+                      {"parallel_for_threads", parallel_threads},
                       {"attention_kernel", attention_kernel},
                       {"load_average", load_average},
                       {"cost", cost.to_json()}};
@@ -362,7 +375,7 @@ nlohmann::json BenchResult::to_json() const {
   nlohmann::json inf = nlohmann::json::array();
   for (const auto& r : inference) {
     auto e = r.to_json();
-    const double flops = cost.forward_flops * double(r.batch);
+    const double flops = cost.inference_flops * double(r.batch);
     e["achieved_gflops"] = flops / (r.latency.median_ms * 1e-3) / 1e9;
     if (gflops > 0 && ceilings.copy_gbytes_s > 0) {
       const double compute_ms = flops / (gflops * 1e9) * 1e3;
@@ -382,11 +395,13 @@ std::string BenchResult::to_text() const {
   const auto j = to_json();
   std::ostringstream out;
   out << "model      " << model << "\n";
-  out << "inputs     " << shape << ", objective " << objective << ", threads " << threads
-      << ", attention " << attention_kernel << ", load " << load_average << "\n";
+  out << "inputs     " << shape << ", objective " << objective << ", threads " << threads << " ("
+      << parallel_threads << " in mmkd's kernels), attention " << attention_kernel << ", load "
+      << load_average << "\n";
   out << "cost       forward " << fixed(cost.forward_flops / 1e6, 1) << " MFLOP/sample ("
       << percent(cost.attention_flops / std::max(cost.forward_flops, 1.0))
-      << " in QK^T/AV), train ~3x = " << fixed(cost.train_flops / 1e6, 1) << " MFLOP/sample; "
+      << " in QK^T/AV), inference " << fixed(cost.inference_flops / 1e6, 1)
+      << " MFLOP/sample, train ~3x = " << fixed(cost.train_flops / 1e6, 1) << " MFLOP/sample; "
       << cost.parameters << " parameters (" << mib(cost.parameter_bytes) << "), activations ~"
       << mib(cost.activation_bytes) << "/sample + materialised maps " << mib(cost.map_bytes)
       << "/sample\n";

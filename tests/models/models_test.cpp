@@ -239,6 +239,35 @@ TEST(Models, EvalDeterministicAndGradientsReachEveryParameter) {
   }
 }
 
+// Inference mode computes only the read-out row of each read-out transformer's last layer; the
+// logits must not change, and the mean readout (which needs every row) must be left alone.
+TEST(Models, InferenceModeLastRowLogitsEqualEvaluation) {
+  std::vector<ModelConfig> configs;
+  for (auto arch : kTeachers) configs.push_back(teacher_config(arch));
+  for (auto arch : kStudents) configs.push_back(student_config(arch));
+  configs.push_back(student_config(StudentArch::kLanguageAudio));
+  configs.back().readout = Readout::kMean;
+  for (const auto& config : configs) {
+    SCOPED_TRACE(config.describe());
+    torch::manual_seed(3);
+    auto net = build_model(config, InputShape::tiny());
+    net->eval();
+    auto inputs = random_inputs(InputShape::tiny(), 3);
+    inputs.features[0][1].slice(0, 0, 4).zero_();  // front padding
+    torch::Tensor evaluated, inferred;
+    {
+      torch::NoGradGuard no_grad;
+      evaluated = net->forward(inputs).logits;
+    }
+    {
+      c10::InferenceMode inference;
+      inferred = net->forward(inputs).logits;
+    }
+    EXPECT_TRUE(torch::allclose(inferred, evaluated, 1e-5, 1e-5))
+        << (inferred - evaluated).abs().max().item<double>();
+  }
+}
+
 TEST(Models, TeacherParameterCountsMatchMulT) {
   auto config = teacher_config(TeacherArch::kComplete, 40, 4, 8);
   config.conv_kernel = 1;

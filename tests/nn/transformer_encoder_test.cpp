@@ -198,6 +198,35 @@ TEST(TransformerEncoder, ZeroStepsAreDerivedPaddingKeys) {
   EXPECT_TRUE(torch::all(all_keys.taps[0].map[0].slice(1, 0, 3) > 0).item<bool>());
 }
 
+TEST(TransformerEncoder, LastRowOnlyEqualsTheFullStacksLastRow) {
+  torch::manual_seed(21);
+  for (const bool cross : {false, true}) {
+    SCOPED_TRACE(cross ? "cross-modal" : "self-attention");
+    TransformerEncoder encoder(TransformerEncoderOptions(16, 4, 3));
+    encoder->eval();
+    const auto x = torch::randn({3, 9, 16});
+    const auto kv = cross ? torch::randn({3, 6, 16}) : torch::Tensor();
+    auto padding = torch::zeros({3, cross ? 6 : 9}, torch::kBool);
+    padding[1].slice(0, 0, 2).fill_(true);  // front padding of one sample's keys
+    const auto full = encoder->forward(x, kv, cross ? torch::Tensor() : padding,
+                                       cross ? padding : torch::Tensor());
+    const auto last = encoder->forward(x, kv, cross ? torch::Tensor() : padding,
+                                       cross ? padding : torch::Tensor(), {}, true);
+    ASSERT_EQ(last.output.sizes(), (std::vector<int64_t>{3, 1, 16}));
+    EXPECT_TRUE(torch::allclose(last.output.select(1, 0), full.output.select(1, -1), 1e-5, 1e-5));
+    // The row must still see every key: a change in the first key step moves it (in self form
+    // the keys are the earlier layers' rows, in cross form the fixed source).
+    auto x2 = x.clone();
+    auto kv2 = cross ? kv.clone() : kv;
+    (cross ? kv2 : x2).select(1, 0).add_(torch::randn({16}));  // not uniform: LayerNorm'd hide it
+    const auto moved = encoder->forward(x2, kv2, {}, {}, {}, true);
+    EXPECT_FALSE(torch::allclose(moved.output, encoder->forward(x, kv, {}, {}, {}, true).output));
+  }
+  TransformerEncoder encoder(TransformerEncoderOptions(8, 2, 1));
+  EXPECT_THROW(encoder->forward(torch::randn({1, 4, 8}), {}, {}, {}, TapRequest::all(), true),
+               std::exception);
+}
+
 TEST(TransformerEncoder, EvalIsDeterministicTrainingIsNot) {
   TransformerEncoder encoder(TransformerEncoderOptions(8, 2, 2));
   const auto x = torch::randn({2, 5, 8});

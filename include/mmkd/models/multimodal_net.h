@@ -85,6 +85,9 @@ class MultimodalNetImpl : public torch::nn::Module {
   /// Every transformer's paper name, in execution order.
   std::vector<std::string> transformer_names() const;
   bool has_transformer(const std::string& name) const;
+  /// Whether `name`'s output goes straight to the readout (a memory, or a transformer of a stage
+  /// without one) rather than into a memory transformer.
+  bool is_read_out(const std::string& name) const;
   /// The transformer called `name`; throws mmkd::Error naming the valid ones otherwise.
   nn::TransformerEncoder transformer(const std::string& name) const;
 

@@ -63,7 +63,10 @@ Ceilings measure_ceilings(int64_t matmul_n = 2048, int64_t copy_mib = 256, int64
 struct ModelCost {
   double forward_flops = 0;    ///< matmuls and convolutions of one forward, 2 flops per MAC
   double attention_flops = 0;  ///< of which QK^T and AV (dense, masked entries included)
-  double train_flops = 0;      ///< forward + backward ~ 3x forward
+  /// One forward in inference mode: with the last-step readout a read-out transformer's last
+  /// layer computes one query row (its keys and values still cover every step).
+  double inference_flops = 0;
+  double train_flops = 0;  ///< forward + backward ~ 3x forward
   int64_t parameters = 0;
   double parameter_bytes = 0;   ///< float32 parameters
   double activation_bytes = 0;  ///< activations a training step keeps per sample, without
@@ -113,6 +116,7 @@ struct BenchResult {
   int64_t threads = 0;
   std::string attention_kernel;  ///< fused | reference
   std::string load_average;      ///< /proc/loadavg at start
+  int64_t parallel_threads = 0;  ///< threads our own kernels' parallel loops actually use
   ModelCost cost;
   bool has_train = false;
   TrainStepResult train;
