@@ -92,11 +92,12 @@ std::vector<TransformerSpec> transformer_specs(const std::vector<Stage>& stage_l
   std::vector<TransformerSpec> specs;
   for (const auto& stage : stage_list) {
     for (auto key : stage.keys) {
-      specs.push_back({transformer_name(key, stage.query), stage.query, key, false, 1});
+      specs.push_back(
+          {transformer_name(key, stage.query), stage.query, key, false, 1, !stage.memory});
     }
     if (stage.memory) {
       specs.push_back({memory_name(stage.query), stage.query, stage.query, true,
-                       static_cast<int64_t>(stage.keys.size())});
+                       static_cast<int64_t>(stage.keys.size()), true});
     }
   }
   return specs;

@@ -104,14 +104,7 @@ bool MultimodalNetImpl::has_transformer(const std::string& name) const {
 bool MultimodalNetImpl::is_read_out(const std::string& name) const {
   transformer(name);  // validates the name
   for (const auto& spec : specs_) {
-    if (spec.name != name) continue;
-    if (spec.memory) return true;
-    for (const auto& stage : stages_) {
-      if (stage.query == spec.query &&
-          std::find(stage.keys.begin(), stage.keys.end(), spec.key) != stage.keys.end()) {
-        return !stage.memory;
-      }
-    }
+    if (spec.name == name) return spec.read_out;
   }
   return false;
 }

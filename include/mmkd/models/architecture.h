@@ -29,6 +29,7 @@ struct TransformerSpec {
   Modality key;          ///< where keys/values come from (mem: same as query)
   bool memory;           ///< a branch memory (self-attention over the concatenated branch)
   int64_t width_factor;  ///< width in units of d (2 for a memory over two transformers)
+  bool read_out;         ///< its output goes to the readout (a memory, or a stage without one)
 };
 
 /// "K<-Q": queries from q, keys/values from k.
