@@ -128,15 +128,16 @@ ModelOutput MultimodalNetImpl::forward(const ModelInputs& inputs, const TapReque
   ModelOutput result;
   std::vector<torch::Tensor> readouts;
   // With the last-step readout only the final row of a transformer that is read out directly
-  // matters, so its last layer can compute that row alone. Done only in inference mode (predict,
-  // latency, bench: the deployment path): evaluation, distillation targets and training keep
-  // every row, so metrics do not move by BLAS rounding between a 1-row and an n-row product.
+  // matters, so it can compute that row alone (see TransformerEncoder::forward). Done only in
+  // inference mode (predict, latency, bench: the deployment path): evaluation, distillation targets
+  // and training keep every row, so metrics do not move by BLAS rounding between a 1-row and an
+  // n-row product.
   const bool last_readout =
       c10::InferenceMode::is_enabled() && !is_training() && config_.readout == Readout::kLast;
   const auto run = [&](const std::string& name, const torch::Tensor& x, const torch::Tensor& kv,
-                       const torch::Tensor& x_pad, const torch::Tensor& kv_pad, bool read_out) {
+                       const torch::Tensor& x_pad, const torch::Tensor& kv_pad) {
     const auto taps = request.wants(name) ? request.what : nn::TapRequest{};
-    const bool last_row_only = read_out && last_readout && !taps.any();
+    const bool last_row_only = last_readout && is_read_out(name) && !taps.any();
     auto out = transformers_.at(name)->forward(x, kv, x_pad, kv_pad, taps, last_row_only);
     if (taps.any()) result.taps.emplace(name, std::move(out.taps));
     return out.output;
@@ -147,12 +148,11 @@ ModelOutput MultimodalNetImpl::forward(const ModelInputs& inputs, const TapReque
     for (auto key : stage.keys) {
       const auto k = data::modality_index(key);
       const auto name = transformer_name(key, stage.query);
-      outputs.push_back(
-          k == q ? run(name, sequences[q], {}, padding[q], {}, !stage.memory)
-                 : run(name, sequences[q], sequences[k], padding[q], padding[k], !stage.memory));
+      outputs.push_back(k == q ? run(name, sequences[q], {}, padding[q], {})
+                               : run(name, sequences[q], sequences[k], padding[q], padding[k]));
     }
     auto h = outputs.size() == 1 ? outputs[0] : torch::cat(outputs, -1);
-    if (stage.memory) h = run(memory_name(stage.query), h, {}, padding[q], {}, true);
+    if (stage.memory) h = run(memory_name(stage.query), h, {}, padding[q], {});
     readouts.push_back(readout(h, config_.readout, padding[q]));
   }
   auto [logits, penultimate] = head(torch::cat(readouts, -1));

@@ -152,23 +152,26 @@ EncoderOutput TransformerEncoderImpl::forward(const torch::Tensor& x, const torc
   const auto source = cross ? embed(kv) : torch::Tensor();
   const int64_t tq = x.size(1);
   const int64_t tk = cross ? kv.size(1) : tq;
-  const auto mask = options.future_mask() ? future_mask(tq, tk, h.options()) : torch::Tensor();
+  auto mask = options.future_mask() ? future_mask(tq, tk, h.options()) : torch::Tensor();
 
   EncoderOutput result;
   const bool tapping = request.any();
   if (tapping) result.taps.resize(layer_modules_.size());
-  const size_t full_layers = layer_modules_.size() - (last_row_only ? 1 : 0);
-  for (size_t i = 0; i < full_layers; ++i) {
-    h = layer_modules_[i]->forward(h, source, mask, key_padding, request,
+  // From which layer on only the read-out row is computed. In cross form the keys are the fixed
+  // source at every layer, so a query row depends only on the same row of the layer below: every
+  // layer can work on that row alone. In self form the row attends to every row of the layer
+  // below, so only the last layer can.
+  const size_t layers = layer_modules_.size();
+  const size_t first_row_layer = !last_row_only ? layers : cross ? 0 : layers - 1;
+  for (size_t i = 0; i < layers; ++i) {
+    auto keys = source;
+    if (i == first_row_layer) {
+      if (!cross) keys = h;  // all rows of the previous layer, passed explicitly as keys
+      h = h.narrow(1, tq - 1, 1);
+      if (mask.defined()) mask = mask.narrow(0, tq - 1, 1);
+    }
+    h = layer_modules_[i]->forward(h, keys, mask, key_padding, request,
                                    tapping ? &result.taps[i] : nullptr);
-  }
-  if (last_row_only) {
-    // The last query row attends to every key; in self-attention form the keys are all rows of
-    // the previous layer's output, so they are passed explicitly as the "source".
-    const auto row = h.narrow(1, tq - 1, 1);
-    const auto row_mask = mask.defined() ? mask.narrow(0, tq - 1, 1) : mask;
-    h = layer_modules_.back()->forward(row, cross ? source : h, row_mask, key_padding, request,
-                                       nullptr);
   }
   result.output = layer_norm(h);
   return result;

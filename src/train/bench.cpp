@@ -70,6 +70,16 @@ std::vector<int64_t> shape_of(const std::vector<models::SequenceRow>& rows,
   return {};
 }
 
+// Flops of one MulT layer in which query_rows rows attend to tk keys and the K, V projections
+// run over kv_rows rows (the source in cross form, the layer's input in self form).
+double layer_flops(double query_rows, double kv_rows, double tk, double w) {
+  return 2.0 * (query_rows * w * w           // Q projection
+                + 2.0 * kv_rows * w * w      // K and V projections
+                + query_rows * w * w         // out projection
+                + 8.0 * query_rows * w * w)  // FFN d -> 4d -> d
+         + 4.0 * query_rows * tk * w;        // QK^T and AV over all heads
+}
+
 }  // namespace
 
 TimingStats TimingStats::of(std::vector<double> ms) {
@@ -217,17 +227,16 @@ ModelCost analytic_cost(const models::MultimodalNetImpl& net) {
     const double w = double(o.embed_dim());
     const bool cross = name.find("mem:") != 0 && name.size() >= 4 && name[0] != name[3];
     const double kv_tokens = cross ? tk : 0.0;  // self-attention projects Q,K,V from one input
-    const double per_layer = 2.0 * (tq * w * w  // Q projection
-                                    + 2.0 * (cross ? tk : tq) * w * w  // K and V projections
-                                    + tq * w * w                       // out projection
-                                    + 8.0 * tq * w * w)                // FFN d -> 4d -> d
-                             + 4.0 * tq * tk * w;                      // QK^T and AV over all heads
+    const double kv_rows = cross ? tk : tq;
+    const double per_layer = layer_flops(tq, kv_rows, tk, w);
     cost.forward_flops += double(o.layers()) * per_layer;
+    // Inference computes only the read-out row where TransformerEncoder::forward's
+    // last_row_only allows it: every layer in cross form, the last layer in self form.
     const bool last_row = net.config().readout == models::Readout::kLast && net.is_read_out(name);
-    const double last_layer =
-        last_row ? 2.0 * (10.0 * w * w + 2.0 * (cross ? tk : tq) * w * w) + 4.0 * tk * w
-                 : per_layer;
-    cost.inference_flops += double(o.layers() - 1) * per_layer + last_layer;
+    const double row_layer = layer_flops(1.0, kv_rows, tk, w);
+    cost.inference_flops += !last_row ? double(o.layers()) * per_layer
+                            : cross   ? double(o.layers()) * row_layer
+                                      : double(o.layers() - 1) * per_layer + row_layer;
     cost.attention_flops += double(o.layers()) * 4.0 * tq * tk * w;
     // Per layer, autograd keeps about 18 [Tq,w] tensors (LayerNorms, projections, residuals,
     // dropout masks, the 4w-wide FFN activations count 4 each) and 3 [Tk,w] for cross keys.

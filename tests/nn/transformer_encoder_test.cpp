@@ -227,6 +227,28 @@ TEST(TransformerEncoder, LastRowOnlyEqualsTheFullStacksLastRow) {
                std::exception);
 }
 
+// Why every cross-modal layer may compute the read-out row alone while a self-attention stack
+// may not: the last row of a cross-modal stack does not depend on the earlier query rows.
+TEST(TransformerEncoder, CrossModalLastRowIgnoresEarlierQueryRows) {
+  torch::manual_seed(22);
+  for (const int64_t tk : {4, 7, 12}) {  // Tk below, near and above Tq = 7 (future mask offsets)
+    SCOPED_TRACE(tk);
+    TransformerEncoder encoder(TransformerEncoderOptions(16, 4, 3));
+    encoder->eval();
+    const auto x = torch::randn({2, 7, 16});
+    const auto kv = torch::randn({2, tk, 16});
+    auto x2 = x.clone();
+    x2.slice(1, 0, 6).add_(torch::randn({2, 6, 16}));
+    const auto full = encoder->forward(x, kv).output.select(1, -1);
+    EXPECT_TRUE(torch::allclose(encoder->forward(x2, kv).output.select(1, -1), full, 1e-5, 1e-5));
+    EXPECT_TRUE(torch::allclose(encoder->forward(x, kv, {}, {}, {}, true).output.select(1, 0), full,
+                                1e-5, 1e-5));
+    // In self form the same change moves the last row.
+    EXPECT_FALSE(torch::allclose(encoder->forward(x2).output.select(1, -1),
+                                 encoder->forward(x).output.select(1, -1), 1e-3, 1e-3));
+  }
+}
+
 TEST(TransformerEncoder, EvalIsDeterministicTrainingIsNot) {
   TransformerEncoder encoder(TransformerEncoderOptions(8, 2, 2));
   const auto x = torch::randn({2, 5, 8});

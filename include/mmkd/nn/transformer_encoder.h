@@ -89,9 +89,11 @@ class TransformerEncoderImpl : public torch::nn::Module {
   /// options.mask_padding, else none. In self-attention x_padding masks the keys; in cross-modal
   /// form kv_padding does (x_padding is then unused: padded query rows are still computed).
   ///
-  /// last_row_only: the caller reads only the final time step (MulT's last readout), so the last
-  /// layer computes that one query row against all keys; output is then [B,1,d]. Every earlier
-  /// layer is unchanged because later rows' keys need it. Not combinable with taps.
+  /// last_row_only: the caller reads only the final time step (MulT's last readout); output is
+  /// then [B,1,d]. In self-attention form the last layer computes that one query row against all
+  /// keys, and every earlier layer is computed in full because that row's keys need it. In
+  /// cross-modal form every layer computes that row alone (its keys are the source, not the rows
+  /// below). Not combinable with taps.
   EncoderOutput forward(const torch::Tensor& x, const torch::Tensor& kv = {},
                         const torch::Tensor& x_padding = {}, const torch::Tensor& kv_padding = {},
                         const TapRequest& request = {}, bool last_row_only = false);

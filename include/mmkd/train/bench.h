@@ -63,8 +63,9 @@ Ceilings measure_ceilings(int64_t matmul_n = 2048, int64_t copy_mib = 256, int64
 struct ModelCost {
   double forward_flops = 0;    ///< matmuls and convolutions of one forward, 2 flops per MAC
   double attention_flops = 0;  ///< of which QK^T and AV (dense, masked entries included)
-  /// One forward in inference mode: with the last-step readout a read-out transformer's last
-  /// layer computes one query row (its keys and values still cover every step).
+  /// One forward in inference mode: with the last-step readout a read-out transformer computes
+  /// one query row in its last layer (self form) or in every layer (cross form); its keys and
+  /// values still cover every step.
   double inference_flops = 0;
   double train_flops = 0;  ///< forward + backward ~ 3x forward
   int64_t parameters = 0;
