@@ -10,6 +10,7 @@ void register_model_commands(CLI::App& app);
 void register_train_commands(CLI::App& app);
 void register_report_commands(CLI::App& app);
 void register_bench_commands(CLI::App& app);
+void register_latency_commands(CLI::App& app);
 void register_study_commands(CLI::App& app);
 
 }  // namespace mmkd::app

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   mmkd::app::register_train_commands(app);
   mmkd::app::register_report_commands(app);
   mmkd::app::register_bench_commands(app);
+  mmkd::app::register_latency_commands(app);
   mmkd::app::register_study_commands(app);
   try {
     app.parse(argc, argv);

@@ -28,9 +28,7 @@ std::string find_in_runs(const std::vector<std::string>& roots, const std::strin
   return "";
 }
 
-namespace {
-
-std::optional<nlohmann::json> read_json(const std::string& path) {
+std::optional<nlohmann::json> read_json_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) return std::nullopt;
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
@@ -38,11 +36,13 @@ std::optional<nlohmann::json> read_json(const std::string& path) {
   return j;
 }
 
+namespace {
+
 std::optional<nlohmann::json> find_run_file(const std::vector<std::string>& roots,
                                             const std::string& run, const std::string& file) {
   const std::string path = find_in_runs(roots, run, file);
   if (path.empty()) return std::nullopt;
-  return read_json(path);
+  return read_json_file(path);
 }
 
 void push(std::vector<double>& into, const nlohmann::json& j, const char* pointer,
@@ -80,8 +80,10 @@ TableRow read_row(const StudyConfig& config, const std::vector<std::string>& roo
     push(row.f1_macro, *m, "/test/classification/f1_macro", 100);
     push(row.majority, *m, "/test/majority_rate", 100);
     push(row.parameters, *m, "/parameters");
-    push(row.latency_1, *m, "/latency/batch_1/median_ms");
-    push(row.latency_64, *m, "/latency/batch_64/median_ms");
+    nlohmann::json latency = m->contains("latency") ? (*m)["latency"] : nlohmann::json::object();
+    if (auto again = find_run_file(roots, run, kLatencyFile)) latency = std::move(*again);
+    push(row.latency_1, latency, "/batch_1/median_ms");
+    push(row.latency_64, latency, "/batch_64/median_ms");
     push_lift(row.teacher_lift, *m, "teacher");
     push_lift(row.student_lift, *m, "student");
     // A teacher's or lone student's own maps, measured by the study after the run.

@@ -25,13 +25,6 @@ double now_s() { return std::chrono::duration<double>(Clock::now().time_since_ep
 
 double tv_seconds(const timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) * 1e-6; }
 
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  if (!(in >> a >> b >> c)) return "unknown";
-  return a + " " + b + " " + c;
-}
-
 /// Resets the kernel's peak-RSS mark to the current RSS (Linux >= 4.0), so ru_maxrss measures
 /// the phase that follows. Returns false where not permitted.
 bool reset_peak_rss() {
@@ -81,6 +74,13 @@ double layer_flops(double query_rows, double kv_rows, double tk, double w) {
 }
 
 }  // namespace
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  if (!(in >> a >> b >> c)) return "unknown";
+  return a + " " + b + " " + c;
+}
 
 TimingStats TimingStats::of(std::vector<double> ms) {
   TimingStats s;

@@ -54,4 +54,10 @@ LatencyStats measure_latency(models::MultimodalNet& model, int64_t batch_size,
   return stats;
 }
 
+nlohmann::json latency_record(models::MultimodalNet& model, const torch::Device& device) {
+  return {{"batch_1", measure_latency(model, 1, device).to_json()},
+          {"batch_64", measure_latency(model, 64, device, 5, 1).to_json()},
+          {"threads", torch::get_num_threads()}};
+}
+
 }  // namespace mmkd::train

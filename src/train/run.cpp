@@ -54,9 +54,7 @@ nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
       majority_class_rate(sentiment_to_class(data.split("test").labels));
   metrics["parameters"] = best->parameter_count();
   metrics["projection_parameters"] = best->projection_parameter_count();
-  metrics["latency"] = {{"batch_1", measure_latency(best, 1, device).to_json()},
-                        {"batch_64", measure_latency(best, 64, device, 5, 1).to_json()},
-                        {"threads", torch::get_num_threads()}};
+  metrics["latency"] = latency_record(best, device);
   for (const auto& [key, value] : extra.items()) metrics[key] = value;
   write_text_atomic(paths.metrics(), metrics.dump(2) + "\n");
   std::cerr << "test: " << test.summary() << "\n";

@@ -65,6 +65,25 @@ TEST(StudyTable, MeanAndStdOverSeedsFromTwoRoots) {
       << csv;
 }
 
+TEST(StudyTable, RemeasuredLatencyReplacesTheOneTakenAtTraining) {
+  TempDir dir("study_latency");
+  write_metrics(dir / "a", "t-seed0", 0.50, 0.40, 0);  // latency 2.0 / 20.0 ms when trained
+  write_metrics(dir / "a", "t-seed1", 0.60, 0.44, 0);
+  std::ofstream(dir / "a/runs/t-seed1/latency.json")
+      << R"({"batch_1": {"median_ms": 0.5}, "batch_64": {"median_ms": 8.0}})";
+  const auto rows = collect_table(two_rows(), {dir / "a"});
+  EXPECT_EQ(rows[0].latency_1, (std::vector<double>{2.0, 0.5}));
+  EXPECT_EQ(rows[0].latency_64, (std::vector<double>{20.0, 8.0}));
+  std::ofstream(dir / "a/runs/t-seed0/latency.json") << "{not json";
+  try {
+    collect_table(two_rows(), {dir / "a"});
+    ADD_FAILURE() << "a broken latency.json was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("t-seed0/latency.json: not valid JSON"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(HtmlReport, Base64MatchesRfc4648Vectors) {
   EXPECT_EQ(base64(""), "");
   EXPECT_EQ(base64("f"), "Zg==");

@@ -3,6 +3,7 @@
 // missing-modality rows. Read from the runs' metrics.json under one or more study directories.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,8 +43,15 @@ std::string table_csv(const std::vector<TableRow>& rows);
 std::string find_in_runs(const std::vector<std::string>& roots, const std::string& run,
                          const std::string& file);
 
+/// The JSON file at `path`, or nullopt when it cannot be opened; an error naming the file when it
+/// is not valid JSON.
+std::optional<nlohmann::json> read_json_file(const std::string& path);
+
 /// Where a teacher's or lone student's own event mass is cached in its run directory.
 inline constexpr const char* kEventMassFile = "event-mass.json";
+/// A run's latency measured again after training (`mmkd latency --write`); the table prefers it
+/// to the one in metrics.json.
+inline constexpr const char* kLatencyFile = "latency.json";
 
 /// The file name of a missing-modality result inside a teacher run: "missing-audio,text.json".
 std::string missing_modality_file(const std::string& drop);

@@ -79,6 +79,10 @@ struct ModelCost {
 
 ModelCost analytic_cost(const models::MultimodalNetImpl& net);
 
+/// The machine's 1, 5 and 15-minute load averages (/proc/loadavg), or "unknown": printed beside
+/// every timing, since another process on these cores changes it.
+std::string load_average();
+
 struct BenchOptions {
   int64_t batch = 24;   ///< training batch
   int64_t repeats = 5;  ///< timed train steps (and 4x as many inference calls)

@@ -22,4 +22,9 @@ struct LatencyStats {
 LatencyStats measure_latency(models::MultimodalNet& model, int64_t batch_size,
                              const torch::Device& device, int64_t repeats = 20, int64_t warmup = 3);
 
+/// What a run records as its latency (metrics.json "latency", or latency.json after
+/// `mmkd latency --write`): batch 1 (20 repeats) and batch 64 (5 repeats), and the intra-op
+/// thread count they ran with.
+nlohmann::json latency_record(models::MultimodalNet& model, const torch::Device& device);
+
 }  // namespace mmkd::train
