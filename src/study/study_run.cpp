@@ -19,6 +19,11 @@ namespace mmkd::study {
 
 namespace fs = std::filesystem;
 
+std::string resolved_study_file(const StudyConfig& config) {
+  const std::string stem = fs::path(config.source).stem().string();
+  return (stem.empty() ? std::string("study") : stem) + ".resolved.yaml";
+}
+
 int64_t run_study(const StudyConfig& config, const StudyOptions& options) {
   std::vector<Job> jobs = select_shard(plan_study(config), options.shard);
   if (!options.only.empty()) jobs = select_rows(jobs, options.only);
@@ -37,7 +42,7 @@ int64_t run_study(const StudyConfig& config, const StudyOptions& options) {
     return 0;
   }
   fs::create_directories(options.out);
-  write_text_atomic(options.out + "/study.yaml", config.resolved_yaml);
+  write_text_atomic(options.out + "/" + resolved_study_file(config), config.resolved_yaml);
   const auto outcomes = run_jobs(jobs, options.out, options.runner);
   int64_t failed = 0;
   for (const auto& o : outcomes) failed += !o.ok;

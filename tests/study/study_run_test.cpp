@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "../support/cli.h"
+#include "mmkd/study/study_run.h"
 
 namespace mmkd {
 namespace {
@@ -60,14 +61,24 @@ std::string results_only(const std::string& csv) {
   return out.str();
 }
 
+TEST(StudyRun, EachStudyFileKeepsItsOwnResolvedCopy) {
+  // Table 1 and the findings share runs/table1; neither may overwrite the other's record.
+  study::StudyConfig table1, findings, unnamed;
+  table1.source = "configs/table1.yaml";
+  findings.source = "configs/findings/teacher_maps.yaml";
+  EXPECT_EQ(study::resolved_study_file(table1), "table1.resolved.yaml");
+  EXPECT_EQ(study::resolved_study_file(findings), "teacher_maps.resolved.yaml");
+  EXPECT_EQ(study::resolved_study_file(unnamed), "study.resolved.yaml");
+}
+
 TEST(StudyRun, SecondRunSkipsFinishedWork) {
   TempDir dir("study_skip");
   const std::string study = tiny_study(dir);
   const std::string out = dir / "out";
   const auto first = run_cli("study --config " + study + " --out " + out + " --threads 1");
   ASSERT_EQ(first.status, 0) << first.output;
-  for (const char* file : {"table1.md", "table1.csv", "report.html", "attention.png", "study.yaml",
-                           "runs/teacher-seed0/missing-audio.json"})
+  for (const char* file : {"table1.md", "table1.csv", "report.html", "attention.png",
+                           "study.resolved.yaml", "runs/teacher-seed0/missing-audio.json"})
     EXPECT_TRUE(fs::exists(out + "/" + file)) << file;
   const auto stamp = fs::last_write_time(out + "/runs/edam-seed0/metrics.json");
   const auto second = run_cli("study --config " + study + " --out " + out + " --threads 1");

@@ -20,6 +20,11 @@ struct StudyOptions {
   bool dry_run = false;  ///< print the plan and what each run would do, run nothing
 };
 
+/// Where run_study keeps the study file as resolved, inside the study directory:
+/// "<study file's stem>.resolved.yaml" (table1.yaml -> table1.resolved.yaml), so that two study
+/// files sharing one directory do not overwrite each other's.
+std::string resolved_study_file(const StudyConfig& config);
+
 /// Runs this shard's part of the study; returns the number of runs that did not finish.
 int64_t run_study(const StudyConfig& config, const StudyOptions& options);
 
