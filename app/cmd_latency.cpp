@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
+#include "mmkd/core/json_file.h"
 #include "mmkd/study/study_table.h"
 #include "mmkd/train/bench.h"
 #include "mmkd/train/checkpoint.h"
@@ -35,7 +36,7 @@ std::string median_ms(const nlohmann::json& record, const char* batch) {
 }
 
 nlohmann::json metrics_latency(const std::string& run) {
-  const auto metrics = study::read_json_file(run + "/metrics.json");
+  const auto metrics = read_json_file(run + "/metrics.json");
   if (!metrics || !metrics->contains("latency")) return nlohmann::json::object();
   return (*metrics)["latency"];
 }

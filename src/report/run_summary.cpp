@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iomanip>
 #include <map>
@@ -11,6 +10,7 @@
 #include <sstream>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/json_file.h"
 
 namespace mmkd::report {
 
@@ -21,17 +21,13 @@ std::vector<RunResult> read_runs(const std::vector<std::string>& dirs) {
   const std::regex seed_suffix("-seed[0-9]+$");
   for (const auto& dir : dirs) {
     const std::string path = dir + "/metrics.json";
-    std::ifstream in(path);
-    MMKD_CHECK(in, path, ": no such file (has the run finished?)");
+    auto metrics = read_json_file(path);
+    MMKD_CHECK(metrics, path, ": no such file (has the run finished?)");
     RunResult run;
     run.dir = dir;
     run.group =
         std::regex_replace(fs::path(dir).lexically_normal().filename().string(), seed_suffix, "");
-    try {
-      run.metrics = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      MMKD_FAIL(path, ": not valid JSON (", e.what(), ")");
-    }
+    run.metrics = std::move(*metrics);
     runs.push_back(std::move(run));
   }
   return runs;

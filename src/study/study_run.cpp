@@ -1,11 +1,11 @@
 #include "mmkd/study/study_run.h"
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
+#include "mmkd/core/json_file.h"
 #include "mmkd/distill/diagnostics.h"
 #include "mmkd/models/pairing.h"
 #include "mmkd/report/attention_figure.h"
@@ -163,10 +163,10 @@ std::string write_study_report(const StudyConfig& config, const std::vector<std:
     if (name.empty()) continue;
     const std::string run = find_run(roots, run_name(name, 0));
     if (run.empty()) continue;
-    std::ifstream in(run + "/metrics.json");
-    const nlohmann::json metrics = nlohmann::json::parse(in);
+    const auto metrics = read_json_file(run + "/metrics.json");
+    if (!metrics) continue;
     const std::string out = report_dir + "/confusion-" + name + ".png";
-    report::write_confusion_figure(metrics, "Confusion (test), " + name + " seed 0", out);
+    report::write_confusion_figure(*metrics, "Confusion (test), " + name + " seed 0", out);
     html.figures.push_back({"Confusion matrix, " + name + " (seed 0)", out});
   }
   write_text_atomic(report_dir + "/report.html", render_html(html));

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iomanip>
 #include <sstream>
@@ -10,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/json_file.h"
 #include "mmkd/report/run_summary.h"
 #include "mmkd/study/study_plan.h"
 
@@ -26,14 +26,6 @@ std::string find_in_runs(const std::vector<std::string>& roots, const std::strin
     if (fs::exists(path)) return path;
   }
   return "";
-}
-
-std::optional<nlohmann::json> read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  MMKD_CHECK(!j.is_discarded(), path, ": not valid JSON");
-  return j;
 }
 
 namespace {

@@ -3,7 +3,6 @@
 // missing-modality rows. Read from the runs' metrics.json under one or more study directories.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,10 +41,6 @@ std::string table_csv(const std::vector<TableRow>& rows);
 /// searched in the order given: the first holding a run wins).
 std::string find_in_runs(const std::vector<std::string>& roots, const std::string& run,
                          const std::string& file);
-
-/// The JSON file at `path`, or nullopt when it cannot be opened; an error naming the file when it
-/// is not valid JSON.
-std::optional<nlohmann::json> read_json_file(const std::string& path);
 
 /// Where a teacher's or lone student's own event mass is cached in its run directory.
 inline constexpr const char* kEventMassFile = "event-mass.json";

@@ -1,0 +1,17 @@
+#include "mmkd/core/json_file.h"
+
+#include <fstream>
+
+#include "mmkd/core/error.h"
+
+namespace mmkd {
+
+std::optional<nlohmann::json> read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  MMKD_CHECK(!j.is_discarded(), path, ": not valid JSON");
+  return j;
+}
+
+}  // namespace mmkd
