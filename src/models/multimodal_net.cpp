@@ -65,7 +65,7 @@ MultimodalNetImpl::MultimodalNetImpl(ModelConfig config, InputShape shape)
                "size of every modality must be positive, got ", shape_.describe());
   }
   stages_ = stages(config_);
-  specs_ = transformer_specs(stages_);
+  specs_ = models::transformer_specs(stages_);  // the free function, not the accessor
 }
 
 void MultimodalNetImpl::build_stages() {

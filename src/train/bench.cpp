@@ -218,21 +218,22 @@ ModelCost analytic_cost(const models::MultimodalNetImpl& net) {
     cost.inference_flops += conv_flops;
     cost.activation_bytes += 4.0 * double(lengths[index] * conv->weight.size(0));
   }
-  for (const auto& name : net.transformer_names()) {
+  for (const auto& spec : net.transformer_specs()) {
+    const std::string& name = spec.name;
     const auto encoder = net.transformer(name);
     const auto& o = encoder->options;
     const auto logits = shape_of(rows, name + " logits");  // {1, H, Tq, Tk}
     MMKD_CHECK(logits.size() == 4, "analytic_cost: no logits shape for transformer ", name);
     const double tq = double(logits[2]), tk = double(logits[3]), h = double(logits[1]);
     const double w = double(o.embed_dim());
-    const bool cross = name.find("mem:") != 0 && name.size() >= 4 && name[0] != name[3];
+    const bool cross = spec.key != spec.query;  // a memory attends to itself
     const double kv_tokens = cross ? tk : 0.0;  // self-attention projects Q,K,V from one input
     const double kv_rows = cross ? tk : tq;
     const double per_layer = layer_flops(tq, kv_rows, tk, w);
     cost.forward_flops += double(o.layers()) * per_layer;
     // Inference computes only the read-out row where TransformerEncoder::forward's
     // last_row_only allows it: every layer in cross form, the last layer in self form.
-    const bool last_row = net.config().readout == models::Readout::kLast && net.is_read_out(name);
+    const bool last_row = net.config().readout == models::Readout::kLast && spec.read_out;
     const double row_layer = layer_flops(1.0, kv_rows, tk, w);
     cost.inference_flops += !last_row ? double(o.layers()) * per_layer
                             : cross   ? double(o.layers()) * row_layer

@@ -84,6 +84,9 @@ class MultimodalNetImpl : public torch::nn::Module {
   const InputShape& input_shape() const { return shape_; }
   /// Every transformer's paper name, in execution order.
   std::vector<std::string> transformer_names() const;
+  /// Every transformer's description (name, query and key modality, memory, read-out), in
+  /// execution order.
+  const std::vector<TransformerSpec>& transformer_specs() const { return specs_; }
   bool has_transformer(const std::string& name) const;
   /// Whether `name`'s output goes straight to the readout (a memory, or a transformer of a stage
   /// without one) rather than into a memory transformer.
