@@ -15,6 +15,7 @@
 #include "mmkd/nn/fused_attention.h"
 #include "mmkd/train/bench.h"
 #include "mmkd/train/run.h"
+#include "mmkd/train/trainer.h"
 
 namespace mmkd::app {
 
@@ -34,6 +35,9 @@ struct BenchArgs {
   std::string inference_batches = "1,64";
   bool no_train = false, no_inference = false, no_ceilings = false;
   uint64_t seed = 0;
+  std::string device = "cpu";
+  bool cuda_graphs = false;
+  std::string adam = "auto";
 };
 
 /// "teacher:complete", "student:5", or a YAML file with a model: section; then --set overrides.
@@ -113,8 +117,9 @@ std::unique_ptr<train::Objective> make_objective(const BenchArgs& args,
 
 void run_bench_command(const BenchArgs& args) {
   MMKD_CHECK(args.attention == "auto" || args.attention == "fused" ||
-                 args.attention == "reference" || args.attention == "both",
-             "--attention '", args.attention, "': expected auto, fused, reference or both");
+                 args.attention == "reference" || args.attention == "sdpa" ||
+                 args.attention == "both",
+             "--attention '", args.attention, "': expected auto, fused, reference, sdpa or both");
   train::set_threads(args.threads);
   const auto config = model_config(args.model, args.sets);
   const auto shape = input_shape(args.shape);
@@ -127,6 +132,9 @@ void run_bench_command(const BenchArgs& args) {
   options.inference = !args.no_inference;
   options.ceilings = !args.no_ceilings;
   options.inference_batches = parse_batches(args.inference_batches);
+  options.device = train::parse_device(args.device);
+  options.cuda_graphs = args.cuda_graphs;
+  options.adam = args.adam;
   options.seed = args.seed;
 
   // "both": reference and fused alternate, one bench each per round, same process and weights
@@ -134,6 +142,8 @@ void run_bench_command(const BenchArgs& args) {
   std::vector<nn::AttentionKernel> kernels;
   if (args.attention == "auto") {
     kernels.push_back(nn::attention_kernel());  // fused unless MMKD_ATTENTION=reference
+  } else if (args.attention == "sdpa") {
+    kernels.push_back(nn::AttentionKernel::kSdpa);
   } else {
     if (args.attention != "fused") kernels.push_back(nn::AttentionKernel::kReference);
     if (args.attention != "reference") kernels.push_back(nn::AttentionKernel::kFused);
@@ -208,8 +218,9 @@ void register_bench_commands(CLI::App& app) {
   cmd->add_option("--set", args->sets, "Model override model.KEY=VALUE (repeatable)");
   cmd->add_option(
          "--attention", args->attention,
-         "Attention kernel: auto (fused unless MMKD_ATTENTION=reference), fused, reference, "
-         "or both (one after the other, same weights, with the ratio)")
+         "Attention kernel: auto (fused unless MMKD_ATTENTION says reference or sdpa), fused, "
+         "reference, sdpa (LibTorch 2.x) or both (fused and reference one after the other, same "
+         "weights, with the ratio)")
       ->capture_default_str();
   cmd->add_option("--inference-batches", args->inference_batches,
                   "Comma-separated inference batch sizes")
@@ -218,6 +229,11 @@ void register_bench_commands(CLI::App& app) {
   cmd->add_flag("--no-inference", args->no_inference, "Skip inference latency");
   cmd->add_flag("--no-ceilings", args->no_ceilings, "Skip the matmul/copy ceilings");
   cmd->add_option("--seed", args->seed, "Weights and inputs seed")->capture_default_str();
+  cmd->add_option("--device", args->device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_flag("--cuda-graphs", args->cuda_graphs,
+                "Replay the train step and the inference forward from CUDA graphs (CUDA only)");
+  cmd->add_option("--adam", args->adam, "Adam step: auto (fused on CUDA), loop or fused")
+      ->capture_default_str();
   cmd->callback([args] { run_bench_command(*args); });
 }
 

@@ -55,7 +55,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 std::atomic<int> g_kernel{[] {
   const char* env = std::getenv("MMKD_ATTENTION");
-  return env != nullptr && std::string(env) == "reference" ? 1 : 0;
+  const std::string name = env == nullptr ? "" : env;
+  return name == "reference" ? 1 : name == "sdpa" ? 2 : 0;
 }()};
 
 int64_t round_up(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
@@ -525,12 +526,20 @@ torch::Tensor last_dim_contiguous(const torch::Tensor& t) {
 
 }  // namespace
 
-void set_attention_kernel(AttentionKernel kernel) {
-  g_kernel = kernel == AttentionKernel::kReference ? 1 : 0;
-}
+void set_attention_kernel(AttentionKernel kernel) { g_kernel = static_cast<int>(kernel); }
 
-AttentionKernel attention_kernel() {
-  return g_kernel.load() == 1 ? AttentionKernel::kReference : AttentionKernel::kFused;
+AttentionKernel attention_kernel() { return static_cast<AttentionKernel>(g_kernel.load()); }
+
+const char* attention_kernel_name(AttentionKernel kernel) {
+  switch (kernel) {
+    case AttentionKernel::kReference:
+      return "reference";
+    case AttentionKernel::kSdpa:
+      return "sdpa";
+    case AttentionKernel::kFused:
+      break;
+  }
+  return "fused";
 }
 
 bool fused_attention_supported(const torch::Tensor& q, const torch::Tensor& k,

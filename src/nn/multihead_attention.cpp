@@ -4,7 +4,9 @@
 #include <limits>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/torch_compat.h"
 #include "mmkd/nn/fused_attention.h"
+#include "mmkd/nn/sdpa_attention.h"
 
 namespace mmkd::nn {
 
@@ -124,6 +126,18 @@ AttentionOutput MultiheadAttentionImpl::forward(
       if (taps.map)
         result.map = (masked ? masked_softmax(logits) : torch::softmax(logits, -1)).mean(1);
     }
+    if (taps.post_attention) result.post_attention = result.output;
+    return result;
+  }
+  // LibTorch's fused kernel (flash / memory-efficient) on CUDA, or everywhere when asked for.
+  // Taps need the [B,H,Tq,Tk] logits, so a tapped layer takes the reference path below.
+  const bool tapped = taps.logits || taps.map;
+  const bool sdpa_here = attention_kernel() == AttentionKernel::kSdpa ||
+                         (attention_kernel() == AttentionKernel::kFused && q.is_cuda());
+  if (!tapped && sdpa_here && compat::has_sdpa()) {
+    const double p = is_training() ? options.attn_dropout() : 0.0;
+    AttentionOutput result;
+    result.output = out_proj(sdpa_attention(q, k, v, heads, attn_mask, key_padding_mask, p));
     if (taps.post_attention) result.post_attention = result.output;
     return result;
   }

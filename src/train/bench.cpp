@@ -10,9 +10,13 @@
 #include <iomanip>
 #include <sstream>
 
+#include "mmkd/core/device_memory.h"
 #include "mmkd/core/error.h"
 #include "mmkd/core/parallelism.h"
+#include "mmkd/core/torch_compat.h"
 #include "mmkd/nn/fused_attention.h"
+#include "mmkd/train/adam_step.h"
+#include "mmkd/train/graphed_step.h"
 #include "mmkd/train/latency.h"
 
 namespace mmkd::train {
@@ -265,7 +269,9 @@ nlohmann::json TrainStepResult::to_json() const {
           {"minor_faults_per_step", minor_faults_per_step},
           {"rss_before_bytes", rss_before_bytes},
           {"peak_rss_bytes", peak_rss_bytes},
-          {"peak_delta_bytes", peak_delta_bytes}};
+          {"peak_delta_bytes", peak_delta_bytes},
+          {"peak_device_bytes", peak_device_bytes},
+          {"cuda_graph", cuda_graph}};
 }
 
 nlohmann::json InferenceResult::to_json() const {
@@ -294,30 +300,50 @@ BenchResult run_bench(models::MultimodalNet& model, Objective& objective,
   result.shape = model->input_shape().describe();
   result.objective = objective.name();
   result.threads = torch::get_num_threads();
-  result.attention_kernel =
-      nn::attention_kernel() == nn::AttentionKernel::kFused ? "fused" : "reference";
+  result.attention_kernel = nn::attention_kernel_name(nn::attention_kernel());
+  result.device = options.device.str();
   result.load_average = load_average();
   result.parallel_threads = parallel_for_threads();
   result.cost = analytic_cost(*model);
 
+  model->to(options.device);
+  objective.to(options.device);
   if (options.train) {
     model->train();
     objective.set_training(true);
     std::vector<torch::Tensor> params = model->parameters();
     for (auto& p : objective.parameters()) params.push_back(p);
     torch::optim::Adam optimizer(params, torch::optim::AdamOptions(options.lr));
-    const data::Batch batch = random_batch(model->input_shape(), options.batch, options.seed);
-    const models::ModelInputs inputs{batch.features, batch.padding};
+    const AdamKernel adam = resolve_adam_kernel(options.adam, options.device, "--adam");
+    const data::Batch batch =
+        random_batch(model->input_shape(), options.batch, options.seed).to(options.device);
     const models::TapRequest taps = objective.taps();
-    const auto step = [&] {
-      optimizer.zero_grad();
+    const auto forward_backward = [&](const data::Batch& b) {
+      const models::ModelInputs inputs{b.features, b.padding};
       const auto out = model->forward(inputs, taps);
-      const auto loss = objective.compute(batch, out, /*training=*/true);
+      auto loss = objective.compute(b, out, /*training=*/true);
       loss.total.backward();
+      return loss;
+    };
+    const std::unique_ptr<GraphedTrainStep> graphed =
+        options.cuda_graphs ? make_graphed_train_step(forward_backward, params, options.device)
+                            : nullptr;
+    MMKD_CHECK(!options.cuda_graphs || graphed, "bench: CUDA graphs need a CUDA device and a ",
+               "CUDA build of mmkd (device ", options.device.str(), ", LibTorch ",
+               compat::torch_version(), ")");
+    const auto step = [&] {
+      LossParts loss;
+      if (graphed) {
+        loss = graphed->run(batch);
+      } else {
+        compat::zero_grad_in_place(optimizer);
+        loss = forward_backward(batch);
+      }
       if (options.clip > 0) torch::nn::utils::clip_grad_norm_(params, options.clip);
-      optimizer.step();
+      adam_step(optimizer, adam);
       return loss.total.item<double>();
     };
+    reset_peak_device_memory(options.device);
     reset_peak_rss();
     const ResourceSample before = ResourceSample::now();
     for (int64_t i = 0; i < options.warmup; ++i) step();
@@ -338,6 +364,8 @@ BenchResult run_bench(models::MultimodalNet& model, Objective& objective,
     t.rss_before_bytes = before.current_rss_bytes;
     t.peak_rss_bytes = end.max_rss_bytes;
     t.peak_delta_bytes = end.max_rss_bytes - std::max(before.current_rss_bytes, int64_t(0));
+    t.peak_device_bytes = peak_device_memory_bytes(options.device);
+    t.cuda_graph = graphed && graphed->captured();
     result.has_train = true;
   }
 
@@ -348,7 +376,8 @@ BenchResult run_bench(models::MultimodalNet& model, Objective& objective,
       InferenceResult r;
       r.batch = b;
       const ResourceSample start = ResourceSample::now();
-      const LatencyStats stats = measure_latency(model, b, torch::kCPU, repeats, /*warmup=*/2);
+      const LatencyStats stats =
+          measure_latency(model, b, options.device, repeats, /*warmup=*/2, options.cuda_graphs);
       r.cpu = ResourceUse::between(start, ResourceSample::now());
       r.latency.repeats = stats.repeats;
       r.latency.median_ms = stats.median_ms;
@@ -372,6 +401,7 @@ nlohmann::json BenchResult::to_json() const {
                       {"threads", threads},
                       {"parallel_for_threads", parallel_threads},
                       {"attention_kernel", attention_kernel},
+                      {"device", device},
                       {"load_average", load_average},
                       {"cost", cost.to_json()}};
   const double gflops = has_ceilings ? ceilings.matmul_gflops : 0.0;

@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <chrono>
 
+#include "mmkd/train/graphed_step.h"
+
 namespace mmkd::train {
 
 nlohmann::json LatencyStats::to_json() const {
-  return {{"batch_size", batch_size},
-          {"repeats", repeats},
-          {"median_ms", median_ms},
-          {"p10_ms", p10_ms},
-          {"p90_ms", p90_ms}};
+  return {{"batch_size", batch_size}, {"repeats", repeats}, {"median_ms", median_ms},
+          {"p10_ms", p10_ms},         {"p90_ms", p90_ms},   {"cuda_graph", cuda_graph}};
 }
 
 namespace {
@@ -21,7 +20,8 @@ void synchronize(const torch::Device& device) {
 }  // namespace
 
 LatencyStats measure_latency(models::MultimodalNet& model, int64_t batch_size,
-                             const torch::Device& device, int64_t repeats, int64_t warmup) {
+                             const torch::Device& device, int64_t repeats, int64_t warmup,
+                             bool cuda_graphs) {
   c10::InferenceMode inference;
   const bool was_training = model->is_training();
   model->eval();
@@ -29,12 +29,22 @@ LatencyStats measure_latency(models::MultimodalNet& model, int64_t batch_size,
   models::ModelInputs inputs;
   for (size_t m = 0; m < 3; ++m)
     inputs.features[m] = torch::randn({batch_size, shape.len[m], shape.dim[m]}, device);
-  for (int64_t i = 0; i < warmup; ++i) model->forward(inputs);
+  // On a GPU the forward of a small model is launch-bound: replay it from a CUDA graph.
+  const std::unique_ptr<GraphedForward> graphed =
+      device.is_cuda() && cuda_graphs ? make_graphed_forward(model, inputs) : nullptr;
+  const auto forward = [&] {
+    if (graphed) {
+      graphed->run(inputs);
+    } else {
+      model->forward(inputs);
+    }
+  };
+  for (int64_t i = 0; i < warmup; ++i) forward();
   synchronize(device);
   std::vector<double> times;
   for (int64_t i = 0; i < repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    model->forward(inputs);
+    forward();
     synchronize(device);
     times.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
@@ -48,6 +58,7 @@ LatencyStats measure_latency(models::MultimodalNet& model, int64_t batch_size,
   LatencyStats stats;
   stats.batch_size = batch_size;
   stats.repeats = repeats;
+  stats.cuda_graph = graphed != nullptr;
   stats.median_ms = at(0.5);
   stats.p10_ms = at(0.1);
   stats.p90_ms = at(0.9);

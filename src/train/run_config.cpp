@@ -1,5 +1,7 @@
 #include "mmkd/train/run_config.h"
 
+#include <initializer_list>
+
 #include "mmkd/core/config_file.h"
 #include "mmkd/core/error.h"
 #include "mmkd/core/yaml_config.h"
@@ -26,15 +28,28 @@ void TrainConfig::validate(const std::string& path) const {
              threads);
   MMKD_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "config key '", key("device"),
              "': expected cpu, cuda or cuda:N, got '", device, "'");
+  const auto one_of = [&](const char* name, const std::string& value,
+                          std::initializer_list<const char*> allowed, const char* expected) {
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || value == a;
+    MMKD_CHECK(ok, "config key '", key(name), "': expected ", expected, ", got '", value, "'");
+  };
+  one_of("adam", adam, {"auto", "loop", "fused"}, "auto, loop or fused");
+  one_of("cuda_graphs", cuda_graphs, {"auto", "on", "off"}, "auto, on or off");
+  one_of("autocast", autocast, {"off", "bf16"}, "off or bf16");
+  MMKD_CHECK(cuda_graphs != "on" || device.rfind("cuda", 0) == 0, "config key '",
+             key("cuda_graphs"), "': on needs a CUDA device, but ", key("device"), " is '", device,
+             "' (use auto or off)");
 }
 
 TrainConfig parse_train_config(const YAML::Node& node, const std::string& path) {
   TrainConfig config;
   if (!node || node.IsNull()) return config;
-  check_known_keys(node,
-                   {"epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "clip",
-                    "patience", "factor", "seed", "threads", "device", "progress"},
-                   path);
+  check_known_keys(
+      node,
+      {"epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "clip", "patience",
+       "factor", "seed", "threads", "device", "progress", "adam", "cuda_graphs", "autocast"},
+      path);
   read_optional(node, "epochs", path, config.epochs);
   read_optional(node, "batch_size", path, config.batch_size);
   read_optional(node, "eval_batch_size", path, config.eval_batch_size);
@@ -47,6 +62,9 @@ TrainConfig parse_train_config(const YAML::Node& node, const std::string& path) 
   read_optional(node, "threads", path, config.threads);
   read_optional(node, "device", path, config.device);
   read_optional(node, "progress", path, config.progress);
+  read_optional(node, "adam", path, config.adam);
+  read_optional(node, "cuda_graphs", path, config.cuda_graphs);
+  read_optional(node, "autocast", path, config.autocast);
   config.validate(path);
   return config;
 }
@@ -65,6 +83,9 @@ YAML::Node to_yaml(const TrainConfig& config) {
   node["threads"] = config.threads;
   node["device"] = config.device;
   node["progress"] = config.progress;
+  node["adam"] = config.adam;
+  node["cuda_graphs"] = config.cuda_graphs;
+  node["autocast"] = config.autocast;
   return node;
 }
 

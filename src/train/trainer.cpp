@@ -12,6 +12,7 @@
 
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
+#include "mmkd/core/torch_compat.h"
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
@@ -94,15 +95,35 @@ Trainer::Trainer(RunConfig config, RunPaths paths, models::MultimodalNet model,
       model_(std::move(model)),
       objective_(objective),
       data_(data),
-      device_(parse_device(config_.train.device)) {
+      device_(parse_device(config_.train.device)),
+      adam_kernel_(resolve_adam_kernel(config_.train.adam, device_)) {
+  if (config_.train.autocast == "bf16") {
+    MMKD_CHECK(compat::bf16_autocast_supported(device_.type()), config_.source,
+               ": config key 'train.autocast': bf16 on ", device_.str(),
+               " needs LibTorch 2.x or a GPU (this build: LibTorch ", compat::torch_version(),
+               ", whose CPU LayerNorm takes no bf16 input); use off");
+    autocast_ = torch::kBFloat16;
+  }
   MMKD_CHECK(
       config_.model.output == models::OutputMode::kRegression || config_.model.num_classes == 7,
       config_.source, ": model.num_classes must be 7 (the sentiment classes -3..3), got ",
       config_.model.num_classes);
 }
 
-double Trainer::train_epoch(int64_t epoch, torch::optim::Optimizer& optimizer,
-                            EpochRecord& record) {
+LossParts Trainer::forward_backward(const data::Batch& batch) {
+  LossParts loss;
+  {
+    // Autocast covers the forward and the loss; backward runs outside it, as PyTorch advises.
+    const compat::AutocastGuard autocast(device_.type(), autocast_);
+    const models::ModelInputs inputs{batch.features, batch.padding};
+    const models::ModelOutput out = model_->forward(inputs, taps_);
+    loss = objective_.compute(batch, out, /*training=*/true);
+  }
+  loss.total.backward();
+  return loss;
+}
+
+double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochRecord& record) {
   data::BatchLoaderOptions options;
   options.batch_size = config_.train.batch_size;
   options.seed = static_cast<uint64_t>(config_.train.seed);
@@ -110,22 +131,24 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Optimizer& optimizer,
   loader.set_epoch(epoch);
   model_->train();
   objective_.set_training(true);
-  const models::TapRequest taps = objective_.taps();
   ProgressBar bar(config_.train.progress, epoch + 1, loader.num_batches());
   const auto start = Clock::now();
   double total = 0, task = 0, kd = 0;
   int64_t seen = 0;
   for (int64_t i = 0; i < loader.num_batches(); ++i) {
     const data::Batch batch = loader.batch(i).to(device_);
-    models::ModelInputs inputs{batch.features, batch.padding};
-    optimizer.zero_grad();
-    const models::ModelOutput out = model_->forward(inputs, taps);
-    const LossParts loss = objective_.compute(batch, out, /*training=*/true);
+    LossParts loss;
+    if (graphed_) {
+      loss = graphed_->run(batch);
+    } else {
+      // In place, on both LibTorch versions (2.x's zero_grad() frees the tensors instead).
+      compat::zero_grad_in_place(optimizer);
+      loss = forward_backward(batch);
+    }
     const double value = loss.total.item<double>();
     MMKD_CHECK(std::isfinite(value), "epoch ", epoch + 1, ", batch ", i + 1, ": the loss is ",
                value, "; training stopped. The last good checkpoint is ", paths_.last(),
                " (lower train.lr or check the data for extreme values)");
-    loss.total.backward();
     if (config_.train.clip > 0) {
       // The network and the distillation heads are clipped apart: the heads' gradients must not
       // change how the network's are scaled (with beta = 0 the student trains as if alone).
@@ -133,7 +156,7 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Optimizer& optimizer,
       const auto heads = objective_.parameters();
       if (!heads.empty()) torch::nn::utils::clip_grad_norm_(heads, config_.train.clip);
     }
-    optimizer.step();
+    adam_step(optimizer, adam_kernel_);
     const int64_t n = batch.size();
     seen += n;
     total += value * n;
@@ -203,6 +226,7 @@ FitResult Trainer::fit(bool resume) {
   if (resume && std::filesystem::exists(paths_.last())) {
     const CheckpointInfo stored = load_checkpoint_into(paths_.last(), model_, state);
     model_->to(device_);
+    move_adam_state_to_params(optimizer);
     info.epoch = stored.epoch;
     info.best_val_loss = stored.best_val_loss;
     info.best_epoch = stored.best_epoch;
@@ -213,6 +237,11 @@ FitResult Trainer::fit(bool resume) {
     std::cerr << "resuming " << paths_.dir << " after epoch " << info.epoch << "\n";
   }
   write_text_atomic(paths_.config(), YAML::Dump(config_.resolved()) + "\n");
+  taps_ = objective_.taps();
+  if (use_cuda_graphs(config_.train.cuda_graphs, device_)) {
+    graphed_ = make_graphed_train_step([this](const data::Batch& b) { return forward_backward(b); },
+                                       trainable(model_, objective_), device_);
+  }
 
   const int64_t epochs = config_.train.epochs;
   const auto run_start = Clock::now();

@@ -346,7 +346,8 @@ Probe ridge_probe(const std::array<torch::Tensor, 3>& x, const std::array<torch:
   torch::Tensor best_w;
   double best_mae = 1e30;
   for (double lambda : {0.1, 1.0, 10.0, 100.0, 1000.0}) {
-    const auto w = torch::linalg::solve(gram + lambda * eye, rhs.unsqueeze(1), true).squeeze(1);
+    const auto w =
+        at::linalg_solve(gram + lambda * eye, rhs.unsqueeze(1), /*left=*/true).squeeze(1);
     const double mae = (z[1].mv(w) - y[1].to(torch::kDouble)).abs().mean().item<double>();
     if (mae < best_mae) {
       best_mae = mae;

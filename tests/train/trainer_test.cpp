@@ -8,12 +8,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "../support/cli.h"
 #include "mmkd/core/error.h"
+#include "mmkd/core/torch_compat.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
 #include "mmkd/train/labels.h"
@@ -115,6 +118,55 @@ TEST(Trainer, ConfigErrorsComeBeforeTrainingAndNameTheKey) {
   auto section = run_cli("train --config " + config + " --set trian.lr=1");
   EXPECT_NE(section.output.find("did you mean 'train'"), std::string::npos) << section.output;
   EXPECT_EQ(section.output.find("epoch"), std::string::npos) << "training must not start";
+}
+
+TEST(Trainer, StackOptionsAreCheckedByName) {
+  const std::string config = repo_path("configs/student_5.yaml");
+  auto adam = run_cli("train --config " + config + " --set train.adam=fast");
+  EXPECT_NE(adam.status, 0);
+  EXPECT_NE(adam.output.find("'train.adam': expected auto, loop or fused, got 'fast'"),
+            std::string::npos)
+      << adam.output;
+  auto graphs = run_cli("train --config " + config + " --set train.cuda_graphs=on");
+  EXPECT_NE(graphs.status, 0);
+  EXPECT_NE(graphs.output.find("'train.cuda_graphs': on needs a CUDA device"), std::string::npos)
+      << graphs.output;
+  auto cast = run_cli("train --config " + config + " --set train.autocast=fp16");
+  EXPECT_NE(cast.output.find("'train.autocast': expected off or bf16, got 'fp16'"),
+            std::string::npos)
+      << cast.output;
+}
+
+TEST(Trainer, Bf16AutocastTrainsAndChangesTheArithmetic) {
+  TempDir dir("autocast");
+  if (!compat::bf16_autocast_supported(torch::kCPU)) {
+    auto refused = run_cli("train --config " + repo_path("configs/student_5.yaml") +
+                           set_flags(tiny_overrides(1)) + " --set train.autocast=bf16 --run " +
+                           (dir / "refused"));
+    EXPECT_NE(refused.status, 0);
+    EXPECT_NE(refused.output.find("'train.autocast': bf16 on cpu needs LibTorch 2.x or a GPU"),
+              std::string::npos)
+        << refused.output;
+    return;
+  }
+  std::map<std::string, torch::Tensor> weights;
+  for (const std::string mode : {"off", "bf16"}) {
+    auto overrides = tiny_overrides(1);
+    overrides.push_back("train.autocast=" + mode);
+    RunConfig config = load_run_config(repo_path("configs/student_5.yaml"), overrides);
+    data::MoseiData data = data::load_data(config.data);
+    models::MultimodalNet model = build_seeded_model(config, input_shape_of(data));
+    TaskObjective objective(config.model);
+    Trainer trainer(config, RunPaths{dir / mode}, model, objective, data);
+    const FitResult result = trainer.fit(false);
+    EXPECT_EQ(result.epochs_completed, 1);
+    EXPECT_TRUE(std::isfinite(result.best_val_loss)) << mode;
+    const auto w = model->named_parameters()["head.out_layer.weight"];
+    EXPECT_EQ(w.scalar_type(), torch::kFloat32) << "weights stay float32 under autocast";
+    weights[mode] = w.detach().clone();
+  }
+  // bf16 matmuls round differently: the same seed ends at other weights.
+  EXPECT_FALSE(torch::allclose(weights["off"], weights["bf16"], 1e-6, 1e-7));
 }
 
 TEST(Trainer, CheckpointOfAnotherArchitectureIsRefused) {

@@ -11,14 +11,18 @@ namespace mmkd::nn {
 
 /// Which attention implementation MultiheadAttention uses when no map/logit tap is requested.
 enum class AttentionKernel {
-  kFused,      ///< fused_attention() on CPU float32 (default); reference path elsewhere
+  kFused,      ///< default: fused_attention() on CPU float32, sdpa_attention() on CUDA (2.x),
+               ///< the reference path elsewhere
   kReference,  ///< always the materialising LibTorch path (matmul, softmax, dropout, matmul)
+  kSdpa,       ///< sdpa_attention() on every device (LibTorch 2.x; reference path on 1.13)
 };
 
-/// Process-wide choice (for benchmarks and tests); kFused by default, or kReference when the
-/// environment variable MMKD_ATTENTION=reference is set at start-up.
+/// Process-wide choice (for benchmarks and tests); kFused by default, or what the environment
+/// variable MMKD_ATTENTION (reference | sdpa) says at start-up.
 void set_attention_kernel(AttentionKernel kernel);
 AttentionKernel attention_kernel();
+/// "fused", "reference" or "sdpa".
+const char* attention_kernel_name(AttentionKernel kernel);
 
 /// True when fused_attention() can run on these tensors (CPU, float32, last dim contiguous,
 /// masks not requiring grad).

@@ -94,6 +94,9 @@ struct BenchOptions {
   double lr = 1e-3;
   double clip = 0.8;
   uint64_t seed = 0;
+  torch::Device device = torch::kCPU;  ///< where model, objective and batch live
+  bool cuda_graphs = false;   ///< CUDA: replay train step and inference forward from graphs
+  std::string adam = "auto";  ///< train.adam's values: auto | loop | fused
 };
 
 struct TrainStepResult {
@@ -101,9 +104,11 @@ struct TrainStepResult {
   double samples_per_s = 0;
   ResourceUse cpu;  ///< over the timed steps
   double minor_faults_per_step = 0;
-  int64_t rss_before_bytes = 0;  ///< current RSS before the first step
-  int64_t peak_rss_bytes = 0;    ///< ru_maxrss after the steps
-  int64_t peak_delta_bytes = 0;  ///< peak_rss - max(rss_before, high-water before)
+  int64_t rss_before_bytes = 0;    ///< current RSS before the first step
+  int64_t peak_rss_bytes = 0;      ///< ru_maxrss after the steps
+  int64_t peak_delta_bytes = 0;    ///< peak_rss - max(rss_before, high-water before)
+  int64_t peak_device_bytes = -1;  ///< CUDA: peak allocated by LibTorch over the steps
+  bool cuda_graph = false;         ///< the timed steps replayed a captured graph
   nlohmann::json to_json() const;
 };
 
@@ -119,7 +124,8 @@ struct BenchResult {
   std::string shape;  ///< input shape description
   std::string objective;
   int64_t threads = 0;
-  std::string attention_kernel;  ///< fused | reference
+  std::string attention_kernel;  ///< fused | reference | sdpa
+  std::string device = "cpu";
   std::string load_average;      ///< /proc/loadavg at start
   int64_t parallel_threads = 0;  ///< threads our own kernels' parallel loops actually use
   ModelCost cost;

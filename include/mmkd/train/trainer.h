@@ -7,6 +7,8 @@
 
 #include "mmkd/data/mosei_data.h"
 #include "mmkd/models/multimodal_net.h"
+#include "mmkd/train/adam_step.h"
+#include "mmkd/train/graphed_step.h"
 #include "mmkd/train/objective.h"
 #include "mmkd/train/run_config.h"
 
@@ -54,7 +56,9 @@ class Trainer {
   std::string extra_header;
 
  private:
-  double train_epoch(int64_t epoch, torch::optim::Optimizer& optimizer, EpochRecord& record);
+  double train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochRecord& record);
+  /// Forward (under autocast when configured), loss and backward of one batch.
+  LossParts forward_backward(const data::Batch& batch);
   void write_log() const;
   void restore_log(int64_t epochs);
 
@@ -64,6 +68,10 @@ class Trainer {
   Objective& objective_;
   const data::MoseiData& data_;
   torch::Device device_;
+  AdamKernel adam_kernel_;
+  c10::optional<torch::ScalarType> autocast_;  ///< bf16 when train.autocast says so
+  models::TapRequest taps_;
+  std::unique_ptr<GraphedTrainStep> graphed_;  ///< set when the step replays from a CUDA graph
   std::vector<EpochRecord> log_;
 };
 
