@@ -99,11 +99,16 @@ std::unique_ptr<train::Objective> make_objective(const BenchArgs& args,
   if (args.kd == "none") return std::make_unique<train::TaskObjective>(config);
   MMKD_CHECK(config.role == models::Role::kStudent, "--kd ", args.kd,
              ": distillation trains a student; use --model student:N");
+  YAML::Node kd_yaml;
+  kd_yaml["method"] = args.kd;
   distill::DistillConfig kd;
-  kd.method = distill::parse_method(args.kd, "--kd");
-  MMKD_CHECK(kd.method != distill::Method::kIdealMap,
-             "--kd ideal_map needs data with events; "
-             "bench uses random inputs");
+  try {
+    kd = distill::parse_distill_config(kd_yaml, "distill");
+  } catch (const Error& e) {
+    MMKD_FAIL("--kd: ", e.what());
+  }
+  MMKD_CHECK(kd.terms.empty() || kd.terms.front().method != "ideal_map",
+             "--kd ideal_map needs data with events; bench uses random inputs");
   const auto& pairing = distill::resolve_pairing(kd, config);
   YAML::Node teacher_yaml;
   teacher_yaml["role"] = "teacher";
@@ -208,9 +213,9 @@ void register_bench_commands(CLI::App& app) {
   cmd->add_option("--batch", args->batch, "Training batch")->capture_default_str();
   cmd->add_option("--threads", args->threads, "LibTorch intra-op threads (0 = all cores)")
       ->capture_default_str();
-  cmd->add_option("--kd", args->kd,
-                  "Objective: none (task loss) or a distillation method (edam, crd_final, "
-                  "crd_penultimate, crd_post_attention, crd_attention_map)")
+  cmd->add_option(
+         "--kd", args->kd,
+         "Objective: none (task loss) or a distillation method: " + distill::kd_term_list())
       ->capture_default_str();
   cmd->add_option("--json", args->json, "Also write the results as JSON to this file");
   cmd->add_option("--repeats", args->repeats, "Timed train steps")->capture_default_str();

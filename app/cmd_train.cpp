@@ -10,6 +10,7 @@
 #include "mmkd/data/npy.h"
 #include "mmkd/distill/diagnostics.h"
 #include "mmkd/distill/distill_run.h"
+#include "mmkd/distill/kd_term.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
 #include "mmkd/train/labels.h"
@@ -198,14 +199,15 @@ void register_train_commands(CLI::App& app) {
   auto distill_args = std::make_shared<TrainArgs>();
   auto* distill = app.add_subcommand(
       "distill",
-      "Train a video-only student from a frozen teacher: Loss = alpha*L_c + beta*L_KD.\n"
-      "Methods (distill.method): crd_final, crd_penultimate, crd_post_attention,\n"
-      "crd_attention_map, edam (S-down or T-up by model.proxy_mode), ideal_map, none.\n"
-      "Examples:\n"
-      "  mmkd distill --config configs/table1/c5_edam_down.yaml --teacher runs/teacher\n"
-      "  mmkd distill --config configs/table1/c5_crd_attention_map.yaml --teacher "
-      "runs/teacher/best.pt\n"
-      "  mmkd distill --resume runs/c5_edam_down-seed0");
+      "Train a video-only student from a frozen teacher: Loss = alpha*L_c + sum_i w_i*L_i over\n"
+      "the KD terms of distill.terms (or the one of distill.method, weight distill.beta).\n"
+      "Methods: " +
+          distill::kd_term_list() +
+          ".\nExamples:\n"
+          "  mmkd distill --config configs/table1/c5_edam_down.yaml --teacher runs/teacher\n"
+          "  mmkd distill --config configs/extended/c5_crd_penultimate_edam_down.yaml --teacher "
+          "runs/teacher/best.pt\n"
+          "  mmkd distill --resume runs/c5_edam_down-seed0");
   add_run_options(distill, *distill_args);
   distill->add_option("--teacher", distill_args->teacher,
                       "teacher run directory (its best.pt) or checkpoint");

@@ -1,11 +1,9 @@
 #include "mmkd/distill/distill_objective.h"
 
+#include <set>
+
 #include "mmkd/core/error.h"
 #include "mmkd/core/rng_guard.h"
-#include "mmkd/distill/edam.h"
-#include "mmkd/distill/event_geometry.h"
-#include "mmkd/distill/event_mass.h"
-#include "mmkd/nn/transformer_encoder.h"
 #include "mmkd/train/labels.h"
 
 namespace mmkd::distill {
@@ -31,36 +29,33 @@ void freeze(models::MultimodalNet& teacher) {
 
 namespace {
 
-nn::TapRequest what_to_tap(Method method) {
-  nn::TapRequest what;
-  switch (method) {
-    case Method::kCrdPostAttention:
-      what.post_attention = true;
-      what.map = true;  // to know which rows are real
-      break;
-    case Method::kCrdAttentionMap:
-      what.map = true;
-      break;
-    case Method::kEdam:
-    case Method::kIdealMap:
-      what.logits = true;
-      break;
-    default:
-      break;
-  }
-  return what;
-}
-
-/// Rows that carry attention in both maps (fully masked rows are zero rows).
-torch::Tensor live_rows(const torch::Tensor& a, const torch::Tensor& b) {
-  return a.sum(-1).gt(0) & b.sum(-1).gt(0);
-}
-
-torch::Tensor mean_of(const std::vector<torch::Tensor>& terms) {
-  return torch::stack(terms).mean();
+nn::TapRequest merged(nn::TapRequest a, const nn::TapRequest& b) {
+  a.logits = a.logits || b.logits;
+  a.map = a.map || b.map;
+  a.post_attention = a.post_attention || b.post_attention;
+  a.layer_output = a.layer_output || b.layer_output;
+  return a;
 }
 
 }  // namespace
+
+std::vector<models::DistillPair> DistillObjective::term_pairs(const TermSpec& spec) const {
+  if (spec.pairs.empty()) return pairing_->pairs;
+  std::string valid;
+  for (const auto& pair : pairing_->pairs) valid += (valid.empty() ? "" : ", ") + pair.student;
+  std::vector<models::DistillPair> pairs;
+  for (const auto& pair : pairing_->pairs) {
+    if (std::find(spec.pairs.begin(), spec.pairs.end(), pair.student) != spec.pairs.end())
+      pairs.push_back(pair);
+  }
+  for (const auto& name : spec.pairs) {
+    MMKD_CHECK(std::any_of(pairing_->pairs.begin(), pairing_->pairs.end(),
+                           [&](const models::DistillPair& p) { return p.student == name; }),
+               "config key '", spec.path, ".pairs': '", name, "' is not a pair of configuration ",
+               pairing_->id, " (", pairing_->title, "); its pairs are ", valid);
+  }
+  return pairs;
+}
 
 DistillObjective::DistillObjective(DistillConfig config, models::MultimodalNet student,
                                    models::MultimodalNet teacher, const data::Split& train,
@@ -79,176 +74,57 @@ DistillObjective::DistillObjective(DistillConfig config, models::MultimodalNet s
   MMKD_CHECK(teacher_->input_shape().describe() == student_->input_shape().describe(),
              "the teacher was trained on inputs ", teacher_->input_shape().describe(),
              " but the data has ", student_->input_shape().describe());
-  MMKD_CHECK(config_.method != Method::kIdealMap || train.has_events(),
-             "method ideal_map distils maps uniform over the true event steps, but the data has no "
-             "'events' key (only the built-in synthetic data records them)");
   freeze(teacher_);
-  std::vector<std::string> student_names, teacher_names;
-  for (const auto& pair : pairing_->pairs) {
-    student_names.push_back(pair.student);
-    teacher_names.push_back(pair.teacher);
-  }
-  const nn::TapRequest what = what_to_tap(config_.method);
-  if (what.any()) {
-    student_taps_ = {what, student_names};
-    teacher_taps_ = {what, teacher_names};
-    if (config_.method == Method::kIdealMap) teacher_taps_ = {};
-  }
-  check_shapes();
   RngStateGuard keep_training_stream;  // heads must not shift the student's dropout masks
   torch::manual_seed(seed + 1000003ULL);
-  build_heads(train);
-}
-
-void DistillObjective::check_shapes() const {
-  const bool layer_wise = config_.method == Method::kCrdPostAttention ||
-                          config_.method == Method::kCrdAttentionMap ||
-                          config_.method == Method::kEdam;
-  MMKD_CHECK(!layer_wise || teacher_->config().layers == student_->config().layers, "method ",
-             method_name(config_.method),
-             " pairs layer i of the student with layer i of the teacher: both need the same "
-             "number of layers (student ",
-             student_->config().layers, ", teacher ", teacher_->config().layers, ")");
-  if (!uses_attention_maps(config_.method) && config_.method != Method::kCrdPostAttention) return;
-  const bool upsample =
-      config_.method == Method::kEdam && student_->config().proxy_mode == models::ProxyMode::kKeep;
-  for (const auto& pair : pairing_->pairs) {
-    const auto s = map_shape(student_, pair.student);
-    const auto t = map_shape(teacher_, pair.teacher);
-    MMKD_CHECK(upsample || s == t, "method ", method_name(config_.method), ": student map ",
-               pair.student, " is ", s[0], "x", s[1], " but teacher map ", pair.teacher, " is ",
-               t[0], "x", t[1], "; use model.proxy_mode: downsample (EDAM-S↓) so the proxies take ",
-               "the teacher's lengths, or method edam with proxy_mode keep (EDAM-T↑)");
-  }
-}
-
-void DistillObjective::build_heads(const data::Split& train) {
-  const torch::Tensor classes = train::sentiment_to_class(train.labels);
-  const int64_t layers = student_->config().layers;
-  switch (config_.method) {
-    case Method::kCrdFinal:
-    case Method::kCrdPenultimate: {
-      const bool final = config_.method == Method::kCrdFinal;
-      const auto width = [&](const models::MultimodalNet& net) {
-        return final ? net->config().output_dim() : penultimate_dim(net);
-      };
-      CrdOptions options;
-      options.embed_dim = config_.crd.embed_dim;
-      options.num_negatives = config_.crd.num_negatives;
-      options.temperature = config_.crd.temperature;
-      options.momentum = config_.crd.momentum;
-      crd_vector_ = heads_->register_module(
-          "crd", CrdLoss(width(student_), width(teacher_), classes, options));
-      break;
+  KdTermContext context;
+  context.student = student_;
+  context.teacher = teacher_;
+  context.sample_classes = train::sentiment_to_class(train.labels);
+  context.has_events = train.has_events();
+  context.heads = heads_.get();
+  std::set<std::string> student_names, teacher_names;
+  nn::TapRequest student_what, teacher_what;
+  for (size_t i = 0; i < config_.terms.size(); ++i) {
+    const TermSpec& spec = config_.terms[i];
+    context.pairs = term_pairs(spec);
+    // The first term keeps the head names of single-method runs, so their checkpoints resume.
+    context.head_prefix = i == 0 ? "" : "t" + std::to_string(i) + "_";
+    terms_.push_back(kd_terms().resolve(spec.method, spec.path).make(spec, context));
+    const KdTerm& term = *terms_.back();
+    needs_teacher_ = needs_teacher_ || term.needs_teacher();
+    if (!term.taps().any()) continue;
+    student_what = merged(student_what, term.taps());
+    for (const auto& pair : context.pairs) student_names.insert(pair.student);
+    if (term.taps_teacher()) {
+      teacher_what = merged(teacher_what, term.taps());
+      for (const auto& pair : context.pairs) teacher_names.insert(pair.teacher);
     }
-    case Method::kCrdPostAttention:
-    case Method::kCrdAttentionMap: {
-      const bool maps = config_.method == Method::kCrdAttentionMap;
-      CrdRowOptions options;
-      options.crd.embed_dim = config_.crd.row_embed_dim;
-      options.crd.num_negatives = config_.crd.row_negatives;
-      options.crd.temperature = config_.crd.temperature;
-      options.crd.momentum = config_.crd.momentum;
-      options.memory_budget_bytes =
-          static_cast<int64_t>(config_.crd.memory_budget_gib * (1LL << 30));
-      for (size_t p = 0; p < pairing_->pairs.size(); ++p) {
-        const auto& pair = pairing_->pairs[p];
-        const auto s = map_shape(student_, pair.student);
-        const auto t = map_shape(teacher_, pair.teacher);
-        const int64_t s_dim = maps ? s[1] : student_->config().d_model;
-        const int64_t t_dim = maps ? t[1] : teacher_->config().d_model;
-        crd_rows_.emplace_back();
-        for (int64_t l = 0; l < layers; ++l)
-          crd_rows_.back().push_back(
-              heads_->register_module("crd_pair" + std::to_string(p) + "_layer" + std::to_string(l),
-                                      CrdRowLoss(s_dim, t_dim, s[0], classes, options)));
-      }
-      break;
-    }
-    case Method::kEdam:
-      if (student_->config().proxy_mode != models::ProxyMode::kKeep) break;
-      for (size_t p = 0; p < pairing_->pairs.size(); ++p) {
-        const auto& pair = pairing_->pairs[p];
-        const auto s = map_shape(student_, pair.student);
-        const auto t = map_shape(teacher_, pair.teacher);
-        upsamplers_.emplace_back();
-        for (int64_t l = 0; l < layers; ++l)
-          upsamplers_.back().push_back(
-              heads_->register_module("up_pair" + std::to_string(p) + "_layer" + std::to_string(l),
-                                      MapUpsampler(t[0], t[1], s[0], s[1])));
-      }
-      break;
-    default:
-      break;
   }
-}
-
-torch::Tensor DistillObjective::pair_layer_loss(const data::Batch& batch, size_t pair, size_t layer,
-                                                const nn::LayerTaps& s, const nn::LayerTaps& t) {
-  switch (config_.method) {
-    case Method::kCrdPostAttention:
-      return crd_rows_[pair][layer]->forward(s.post_attention, t.post_attention.detach(),
-                                             batch.index, live_rows(s.map, t.map), generator_);
-    case Method::kCrdAttentionMap:
-      return crd_rows_[pair][layer]->forward(s.map, t.map.detach(), batch.index,
-                                             live_rows(s.map, t.map), generator_);
-    case Method::kEdam: {
-      const torch::Tensor student_map = temperature_map(s.logits, config_.temperature);
-      const torch::Tensor teacher_map = temperature_map(t.logits, config_.temperature).detach();
-      if (upsamplers_.empty()) return edam_loss(student_map, teacher_map, config_.direction);
-      return edam_upsampled_loss(student_map, teacher_map, upsamplers_[pair][layer],
-                                 config_.direction);
+  // Tapped in the pairing table's order (the order single-method runs used).
+  const auto ordered = [&](const std::set<std::string>& names, bool student_side) {
+    std::vector<std::string> list;
+    for (const auto& pair : pairing_->pairs) {
+      const std::string& name = student_side ? pair.student : pair.teacher;
+      if (names.count(name) && std::find(list.begin(), list.end(), name) == list.end())
+        list.push_back(name);
     }
-    default:
-      MMKD_FAIL("pair_layer_loss: method ", method_name(config_.method));
-  }
+    return list;
+  };
+  if (student_what.any()) student_taps_ = {student_what, ordered(student_names, true)};
+  if (teacher_what.any()) teacher_taps_ = {teacher_what, ordered(teacher_names, false)};
 }
 
 torch::Tensor DistillObjective::kd_loss(const data::Batch& batch,
                                         const models::ModelOutput& student,
                                         const models::ModelOutput& teacher) {
-  switch (config_.method) {
-    case Method::kNone:
-      return {};
-    case Method::kCrdFinal:
-      return crd_vector_->forward(student.logits, teacher.logits.detach(), batch.index, generator_);
-    case Method::kCrdPenultimate:
-      return crd_vector_->forward(student.penultimate, teacher.penultimate.detach(), batch.index,
-                                  generator_);
-    case Method::kIdealMap: {
-      const SequenceMasks masks = sequence_masks(student_, batch);
-      std::vector<torch::Tensor> terms;
-      for (const auto& pair : pairing_->pairs) {
-        data::Modality q, k;
-        MMKD_CHECK(pair_modalities(pair.student, q, k), "ideal_map: pair ", pair.student);
-        const auto qi = data::modality_index(q), ki = data::modality_index(k);
-        const auto& taps = student.taps.at(pair.student);
-        const torch::Tensor& logits = taps.front().logits;
-        const torch::Tensor future =
-            student_->config().future_mask
-                ? nn::future_mask(logits.size(2), logits.size(3), logits.options())
-                : torch::Tensor();
-        const torch::Tensor target =
-            ideal_map(masks.events[qi], masks.events[ki], masks.padding[ki], future);
-        for (const auto& layer : taps)
-          terms.push_back(edam_loss(temperature_map(layer.logits, config_.temperature), target,
-                                    config_.direction));
-      }
-      return mean_of(terms);
-    }
-    default:
-      break;
+  torch::Tensor total;
+  const KdTermInputs inputs{batch, student, teacher, generator_};
+  for (size_t i = 0; i < terms_.size(); ++i) {
+    const torch::Tensor weighted = config_.terms[i].weight * terms_[i]->loss(inputs);
+    total = total.defined() ? total + weighted : weighted;
   }
-  std::vector<torch::Tensor> pair_terms;
-  for (size_t p = 0; p < pairing_->pairs.size(); ++p) {
-    const auto& s = student.taps.at(pairing_->pairs[p].student);
-    const auto& t = teacher.taps.at(pairing_->pairs[p].teacher);
-    std::vector<torch::Tensor> layer_terms;
-    for (size_t l = 0; l < s.size(); ++l)
-      layer_terms.push_back(pair_layer_loss(batch, p, l, s[l], t[l]));
-    pair_terms.push_back(mean_of(layer_terms));
-  }
-  return mean_of(pair_terms);
+  return total;
 }
 
 train::LossParts DistillObjective::compute(const data::Batch& batch,
@@ -256,14 +132,14 @@ train::LossParts DistillObjective::compute(const data::Batch& batch,
   train::LossParts parts;
   parts.task = train::task_loss(student_->config(), output.logits, batch);
   models::ModelOutput teacher_output;
-  if (config_.method != Method::kNone && config_.method != Method::kIdealMap) {
+  if (needs_teacher_) {
     torch::NoGradGuard no_grad;
     teacher_output =
         teacher_->forward(models::ModelInputs{batch.features, batch.padding}, teacher_taps_);
   }
   parts.kd = kd_loss(batch, output, teacher_output);
   parts.total = config_.alpha * parts.task;
-  if (parts.kd.defined()) parts.total = parts.total + config_.beta * parts.kd;
+  if (parts.kd.defined()) parts.total = parts.total + parts.kd;
   return parts;
 }
 
@@ -287,9 +163,9 @@ void DistillObjective::to(const torch::Device& device) {
 }
 
 std::string DistillObjective::name() const {
-  std::string text = method_name(config_.method);
-  if (config_.method == Method::kEdam)
-    text += student_->config().proxy_mode == models::ProxyMode::kKeep ? "-up" : "-down";
+  if (terms_.empty()) return "none";
+  std::string text;
+  for (const auto& term : terms_) text += (text.empty() ? "" : "+") + term->name();
   return text;
 }
 

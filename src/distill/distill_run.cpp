@@ -73,9 +73,9 @@ nlohmann::json run_distillation(const train::RunConfig& config, const std::strin
   const auto seed = static_cast<uint64_t>(config.train.seed);
   DistillObjective objective(distill, student, teacher, data.split("train"), seed);
   std::cerr << "distill: configuration " << objective.pairing().id << " ("
-            << objective.pairing().title << "), method " << objective.name() << ", alpha "
-            << distill.alpha << ", beta " << distill.beta
-            << "\nstudent: " << student->config().describe() << ", " << student->parameter_count()
+            << objective.pairing().title << "), terms " << objective.name() << ", alpha "
+            << distill.alpha << "\nstudent: " << student->config().describe() << ", "
+            << student->parameter_count()
             << " parameters\nteacher: " << teacher->config().describe() << "\n";
 
   const bool diagnostics = data.split("valid").has_events();
@@ -99,12 +99,18 @@ nlohmann::json run_distillation(const train::RunConfig& config, const std::strin
   // Everything distillation adds goes into the one metrics.json finish_run writes: a study
   // takes that file as "finished", so it must never exist without these keys.
   nlohmann::json extra;
+  nlohmann::json terms = nlohmann::json::array();
+  for (const auto& term : distill.terms) {
+    nlohmann::json entry = {{"method", term.method}, {"weight", term.weight}};
+    for (const auto& option : term.options)
+      entry[option.first.as<std::string>()] = option.second.as<std::string>();
+    if (!term.pairs.empty()) entry["pairs"] = term.pairs;
+    terms.push_back(entry);
+  }
   extra["distill"] = {{"configuration", objective.pairing().id},
                       {"method", objective.name()},
                       {"alpha", distill.alpha},
-                      {"beta", distill.beta},
-                      {"temperature", distill.temperature},
-                      {"direction", to_string(distill.direction)},
+                      {"terms", terms},
                       {"teacher", distill.teacher}};
   if (diagnostics) {
     // Test-split event mass of both networks: the number that says whether the teacher's maps

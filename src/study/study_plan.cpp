@@ -5,6 +5,7 @@
 
 #include "mmkd/core/error.h"
 #include "mmkd/core/yaml_config.h"
+#include "mmkd/distill/kd_term.h"
 
 namespace mmkd::study {
 
@@ -107,22 +108,15 @@ std::vector<SectionSpec> extended_grid() {
   };
   const Branch branches[] = {
       {1, "complete"}, {2, "video"}, {3, "language"}, {4, "audio"}, {5, "complete"}};
-  struct Method {
-    const char* name;
-    std::vector<std::string> overrides;
-  };
-  const std::vector<Method> methods = {
-      {"crd_final", {"distill.method=crd_final"}},
-      {"crd_penultimate", {"distill.method=crd_penultimate"}},
-      {"crd_post_attention", {"distill.method=crd_post_attention"}},
-      {"crd_attention_map", {"distill.method=crd_attention_map"}},
-      {"edam_down", {"distill.method=edam"}},
-      {"edam_down_s_log_t", {"distill.method=edam", "distill.direction=student_log_teacher"}},
-      {"edam_up", {"distill.method=edam", "model.proxy_mode=keep"}},
-      {"edam_up_s_log_t",
-       {"distill.method=edam", "model.proxy_mode=keep", "distill.direction=student_log_teacher"}},
-      {"ideal_map", {"distill.method=ideal_map"}},
-  };
+  // Every registered KD method, with the variants its term file lists (kd_term.h).
+  std::vector<distill::StudyVariant> methods;
+  for (const auto& info : distill::kd_terms().methods()) {
+    if (info.study_rows.empty()) {
+      methods.push_back({info.name, {"distill.method=" + info.name}});
+    } else {
+      methods.insert(methods.end(), info.study_rows.begin(), info.study_rows.end());
+    }
+  }
   std::vector<SectionSpec> sections;
   for (const auto& branch : branches) {
     SectionSpec section;

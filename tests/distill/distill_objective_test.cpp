@@ -8,6 +8,7 @@
 #include <map>
 
 #include "../support/cli.h"
+#include "distill_test_util.h"
 #include "mmkd/core/error.h"
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/distill/event_geometry.h"
@@ -20,28 +21,6 @@ namespace {
 using mmkd::testing::repo_path;
 using mmkd::testing::run_cli;
 using mmkd::testing::TempDir;
-
-models::ModelConfig narrow(models::ModelConfig config) {
-  config.d_model = 8;
-  config.heads = 2;
-  config.layers = 2;
-  return config;
-}
-
-models::ModelConfig teacher_config(models::TeacherArch arch) {
-  models::ModelConfig config;
-  config.role = models::Role::kTeacher;
-  config.teacher_arch = arch;
-  return narrow(config);
-}
-
-models::ModelConfig student_config(models::StudentArch arch, models::ProxyMode mode) {
-  models::ModelConfig config;
-  config.role = models::Role::kStudent;
-  config.student_arch = arch;
-  config.proxy_mode = mode;
-  return narrow(config);
-}
 
 TEST(DistillShapes, DownsampledProxiesGiveTheTeachersMapShapeForEveryPair) {
   for (const auto& shape : {models::InputShape::tiny(), models::InputShape::mosei()}) {
@@ -58,29 +37,13 @@ TEST(DistillShapes, DownsampledProxiesGiveTheTeachersMapShapeForEveryPair) {
   }
 }
 
-/// A tiny data set and a batch of it.
-struct TinyData {
-  data::MoseiData data;
-  models::InputShape shape;
-  TinyData() {
-    data::DataConfig config;
-    config.preset = "tiny";
-    data = data::load_data(config);
-    shape = train::input_shape_of(data);
-  }
-  data::Batch batch(int64_t size = 8) const {
-    data::BatchLoaderOptions options;
-    options.batch_size = size;
-    return data::BatchLoader(data.split("train"), options).batch(0);
-  }
-};
-
-DistillConfig method(Method m) {
-  DistillConfig config;
-  config.method = m;
-  config.crd.num_negatives = 16;
-  config.crd.row_negatives = 8;
-  return config;
+/// The single-method form of `name` with small CRD banks.
+DistillConfig method(const std::string& name) {
+  YAML::Node node;
+  node["method"] = name;
+  node["crd"]["num_negatives"] = 16;
+  node["crd"]["row_negatives"] = 8;
+  return parse_distill_config(node);
 }
 
 TEST(DistillObjective, UpsamplersMapTeacherShapesToStudentShapes) {
@@ -88,7 +51,7 @@ TEST(DistillObjective, UpsamplersMapTeacherShapesToStudentShapes) {
   auto teacher = models::build_model(teacher_config(models::TeacherArch::kComplete), tiny.shape);
   auto student = models::build_model(
       student_config(models::StudentArch::kLanguageAudio, models::ProxyMode::kKeep), tiny.shape);
-  DistillObjective objective(method(Method::kEdam), student, teacher, tiny.data.split("train"), 0);
+  DistillObjective objective(method("edam"), student, teacher, tiny.data.split("train"), 0);
   EXPECT_EQ(objective.name(), "edam-up");
   const auto params = objective.parameters();
   ASSERT_FALSE(params.empty()) << "T-up has learned upsamplers";
@@ -103,7 +66,7 @@ TEST(DistillObjective, UpsamplersMapTeacherShapesToStudentShapes) {
     ASSERT_TRUE(p.grad().defined());
   }
   // Without upsampling, mismatched shapes are refused with a clear message.
-  DistillConfig crd = method(Method::kCrdAttentionMap);
+  DistillConfig crd = method("crd_attention_map");
   try {
     DistillObjective refused(crd, student, teacher, tiny.data.split("train"), 0);
     FAIL() << "CRD on maps of different shapes must be refused";
@@ -114,7 +77,7 @@ TEST(DistillObjective, UpsamplersMapTeacherShapesToStudentShapes) {
   }
 }
 
-class DistillGradients : public ::testing::TestWithParam<Method> {};
+class DistillGradients : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DistillGradients, ReachStudentAndHeadsNeverTheTeacher) {
   const TinyData tiny;
@@ -137,7 +100,7 @@ TEST_P(DistillGradients, ReachStudentAndHeadsNeverTheTeacher) {
   double student_grad = 0;
   for (const auto& p : student->parameters())
     if (p.grad().defined()) student_grad += p.grad().abs().sum().item<double>();
-  EXPECT_GT(student_grad, 0) << method_name(GetParam());
+  EXPECT_GT(student_grad, 0) << GetParam();
   for (const auto& p : objective.parameters())
     EXPECT_TRUE(p.grad().defined()) << "a distillation head got no gradient";
   for (const auto& item : teacher->named_parameters()) {
@@ -149,10 +112,10 @@ TEST_P(DistillGradients, ReachStudentAndHeadsNeverTheTeacher) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, DistillGradients,
-                         ::testing::Values(Method::kCrdFinal, Method::kCrdPenultimate,
-                                           Method::kCrdPostAttention, Method::kCrdAttentionMap,
-                                           Method::kEdam, Method::kIdealMap),
-                         [](const auto& info) { return method_name(info.param); });
+                         ::testing::Values("crd_final", "crd_penultimate", "crd_post_attention",
+                                           "crd_attention_map", "edam", "ideal_map", "logit_kd",
+                                           "fitnet", "minilm", "tinybert"),
+                         [](const auto& info) { return std::string(info.param); });
 
 const char* kTinyRun =
     " --set data.preset=tiny --set model.d_model=8 --set model.layers=1 --set model.heads=2"

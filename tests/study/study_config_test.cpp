@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "../support/cli.h"
 #include "mmkd/core/error.h"
+#include "mmkd/distill/kd_term.h"
 #include "mmkd/study/study_plan.h"
 
 namespace mmkd::study {
@@ -156,11 +158,22 @@ TEST(StudyPlan, ExtendedGridCoversEveryConfigurationAndMethod) {
   const auto base = plan_study(config).size();
   config.extended = true;
   const auto extended = plan_study(config);
-  // 5 configurations x 9 methods, plus the three branch teachers are shared by name.
-  EXPECT_EQ(extended.size(), base + 45u);
+  // 5 configurations x every registered method's rows (the three branch teachers are shared by
+  // name): 4 CRD levels, 4 EDAM variants, and one row each for the other 5 methods.
+  size_t rows_per_configuration = 0;
+  for (const auto& info : distill::kd_terms().methods())
+    rows_per_configuration += std::max<size_t>(1, info.study_rows.size());
+  EXPECT_EQ(rows_per_configuration, 13u);
+  EXPECT_EQ(extended.size(), base + 5 * rows_per_configuration);
+  std::set<std::string> names;
   for (const auto& section : extended_grid())
-    for (const auto& row : section.rows)
+    for (const auto& row : section.rows) {
       EXPECT_TRUE(std::filesystem::exists(config.resolve(row.config))) << row.config;
+      names.insert(row.name);
+    }
+  for (const char* name : {"x1_crd_final", "x3_edam_up_s_log_t", "x5_ideal_map", "x5_minilm",
+                           "x2_tinybert", "x4_logit_kd", "x5_fitnet"})
+    EXPECT_TRUE(names.count(name)) << name;
 }
 
 }  // namespace

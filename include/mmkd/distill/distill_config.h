@@ -1,46 +1,21 @@
-// The `distill:` section of a run config: which teacher, which configuration, which level and
-// method, and the loss weights (Loss = alpha * L_c + beta * L_KD).
+// The `distill:` section of a run config: which teacher, which configuration, the weight of the
+// task loss and the list of KD terms (Loss = alpha * L_c + Σ_i weight_i * L_i).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
 
 #include <string>
+#include <vector>
 
-#include "mmkd/distill/edam.h"
+#include "mmkd/distill/kd_term.h"
 
 namespace mmkd::distill {
-
-/// Where and how knowledge is distilled (paper §4.3), plus the ideal-map control (SPEC §3).
-enum class Method {
-  kNone,              ///< the student alone (L_KD = 0)
-  kCrdFinal,          ///< CRD on the logits
-  kCrdPenultimate,    ///< CRD on the vector entering the output layer
-  kCrdPostAttention,  ///< CRD on post-attention outputs, every row of every layer (eqs. 3-7)
-  kCrdAttentionMap,   ///< CRD on head-averaged attention maps, every row of every layer (eqs. 8-9)
-  kEdam,              ///< cross-entropy on temperature attention maps (eqs. 10-13); S↓ or T↑
-                      ///< follows the student's proxy_mode (downsample / keep)
-  kIdealMap,          ///< EDAM toward maps uniform over the true event steps (needs `events`)
-};
-
-struct CrdSettings {
-  int64_t embed_dim = 128;         ///< embedding size of the CRD heads (vector levels)
-  int64_t num_negatives = 16384;   ///< K for vector levels (capped by the training set)
-  int64_t row_embed_dim = 32;      ///< embedding size for the per-row levels
-  int64_t row_negatives = 256;     ///< K for the per-row levels
-  double temperature = 0.07;       ///< NCE temperature
-  double momentum = 0.5;           ///< memory-bank momentum
-  double memory_budget_gib = 4.0;  ///< refuse per-row banks larger than this
-};
 
 struct DistillConfig {
   std::string teacher;    ///< run directory (its best.pt) or checkpoint file
   int configuration = 0;  ///< 1..5 (paper §4.2); 0 = the one whose student is model.architecture
-  Method method = Method::kEdam;
-  double alpha = 1.0;                                           ///< weight of L_c
-  double beta = 1.0;                                            ///< weight of L_KD
-  double temperature = 1.0;                                     ///< EDAM softmax temperature t
-  EdamDirection direction = EdamDirection::kTeacherLogStudent;  ///< EDAM cross-entropy direction
-  CrdSettings crd;
+  double alpha = 1.0;     ///< weight of L_c
+  std::vector<TermSpec> terms;  ///< the KD terms; empty = the student alone (method: none)
   /// Warn when the teacher's event mass is below this multiple of chance (maps near chance carry
   /// nothing to distill).
   double chance_warning_lift = 1.2;
@@ -48,13 +23,14 @@ struct DistillConfig {
   void validate(const std::string& path = "distill") const;
 };
 
+/// Reads either form. The list form:
+///   distill: {alpha: 1, terms: [{method: crd, level: penultimate, weight: 0.8},
+///                               {method: edam, pairs: ["V<-A"], temperature: 2}]}
+/// The single-method form of the paper's configs (`method`, `beta`, `temperature`, `direction`,
+/// `crd:`) is one term of weight beta (`method: none`: no term).
 DistillConfig parse_distill_config(const YAML::Node& node, const std::string& path = "distill");
-YAML::Node to_yaml(const DistillConfig& config);
 
-std::string method_name(Method method);  ///< none, crd_final, ..., edam, ideal_map
-Method parse_method(const std::string& name, const std::string& key);
-
-/// Whether a method distils attention maps (and so needs equal or upsampled map shapes).
-bool uses_attention_maps(Method method);
+/// The terms as the list form writes them (what the run used), for logs and metrics.json.
+YAML::Node terms_to_yaml(const DistillConfig& config);
 
 }  // namespace mmkd::distill

@@ -1,5 +1,5 @@
-// The distillation objective: Loss = alpha * L_c + beta * L_KD, with L_KD from a frozen teacher
-// at the level and by the method the config names, averaged over the configuration's pairs.
+// The distillation objective: Loss = alpha * L_c + Σ_i weight_i * L_i, the L_i from the KD terms
+// of the config (kd_term.h) against a frozen teacher, each averaged over its pairs.
 #pragma once
 
 #include <torch/torch.h>
@@ -9,9 +9,8 @@
 #include <vector>
 
 #include "mmkd/data/mosei_data.h"
-#include "mmkd/distill/crd.h"
 #include "mmkd/distill/distill_config.h"
-#include "mmkd/distill/map_upsampler.h"
+#include "mmkd/distill/kd_term.h"
 #include "mmkd/models/multimodal_net.h"
 #include "mmkd/models/pairing.h"
 #include "mmkd/train/objective.h"
@@ -47,26 +46,22 @@ class DistillObjective : public train::Objective {
   const DistillConfig& config() const { return config_; }
   models::MultimodalNet teacher() const { return teacher_; }
 
-  /// L_KD alone for a batch given both networks' outputs (exposed for tests).
+  /// Σ_i weight_i * L_i for a batch given both networks' outputs (undefined without terms).
   torch::Tensor kd_loss(const data::Batch& batch, const models::ModelOutput& student,
                         const models::ModelOutput& teacher);
 
  private:
-  void check_shapes() const;
-  void build_heads(const data::Split& train);
-  torch::Tensor pair_layer_loss(const data::Batch& batch, size_t pair, size_t layer,
-                                const nn::LayerTaps& student, const nn::LayerTaps& teacher);
+  std::vector<models::DistillPair> term_pairs(const TermSpec& spec) const;
 
   DistillConfig config_;
   const models::PairingConfig* pairing_;
   models::MultimodalNet student_;
   models::MultimodalNet teacher_;
   models::TapRequest student_taps_, teacher_taps_;
-  std::shared_ptr<torch::nn::Module> heads_;  // CRD heads and banks, T↑ upsamplers
-  CrdLoss crd_vector_{nullptr};
-  std::vector<std::vector<CrdRowLoss>> crd_rows_;      // [pair][layer]
-  std::vector<std::vector<MapUpsampler>> upsamplers_;  // [pair][layer]
-  mutable at::Generator generator_;                    // CRD negative sampling
+  bool needs_teacher_ = false;
+  std::shared_ptr<torch::nn::Module> heads_;  // every term's learned heads and banks
+  std::vector<std::unique_ptr<KdTerm>> terms_;
+  mutable at::Generator generator_;  // CRD negative sampling
 };
 
 }  // namespace mmkd::distill
