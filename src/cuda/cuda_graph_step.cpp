@@ -18,8 +18,9 @@ namespace {
 // initialisation (cuBLAS handles, autograd buffers, allocator pools) happen outside the graph.
 constexpr int kWarmupIterations = 3;
 
-template <typename Fn>
-void for_each_tensor(data::Batch& a, const data::Batch& b, Fn&& fn) {
+/// fn(a's tensor, b's tensor) for every tensor slot of a batch; `a` may be const.
+template <typename BatchA, typename Fn>
+void for_each_tensor(BatchA& a, const data::Batch& b, Fn&& fn) {
   for (size_t m = 0; m < 3; ++m) {
     fn(a.features[m], b.features[m]);
     fn(a.padding[m], b.padding[m]);
@@ -40,9 +41,7 @@ data::Batch clone_batch(const data::Batch& batch) {
 
 bool same_shapes(const data::Batch& captured, const data::Batch& batch) {
   bool same = true;
-  // for_each_tensor wants a mutable first argument; nothing is written here.
-  auto& target = const_cast<data::Batch&>(captured);
-  for_each_tensor(target, batch, [&](torch::Tensor& a, const torch::Tensor& b) {
+  for_each_tensor(captured, batch, [&](const torch::Tensor& a, const torch::Tensor& b) {
     same = same && a.defined() == b.defined() && (!a.defined() || a.sizes() == b.sizes());
   });
   return same;

@@ -37,11 +37,7 @@ TermSpec parse_term(const YAML::Node& node, const std::string& path) {
   spec.method = info.name;
   std::vector<std::string> known = {"method", "weight", "pairs"};
   known.insert(known.end(), info.keys.begin(), info.keys.end());
-  YAML::Node all = YAML::Clone(options);
-  all["method"] = method;
-  if (node["weight"]) all["weight"] = node["weight"];
-  if (node["pairs"]) all["pairs"] = node["pairs"];
-  check_known_keys(all, known, path);
+  check_known_keys(node, known, path);
   read_optional(node, "weight", path, spec.weight);
   MMKD_CHECK(spec.weight >= 0, "config key '", join_key(path, "weight"), "': must be >= 0, got ",
              spec.weight);
@@ -125,19 +121,6 @@ DistillConfig parse_distill_config(const YAML::Node& node, const std::string& pa
   }
   config.validate(path);
   return config;
-}
-
-YAML::Node terms_to_yaml(const DistillConfig& config) {
-  YAML::Node list(YAML::NodeType::Sequence);
-  for (const auto& term : config.terms) {
-    YAML::Node entry;
-    entry["method"] = term.method;
-    entry["weight"] = term.weight;
-    if (!term.pairs.empty()) entry["pairs"] = term.pairs;
-    for (const auto& option : term.options) entry[option.first] = YAML::Clone(option.second);
-    list.push_back(entry);
-  }
-  return list;
 }
 
 }  // namespace mmkd::distill

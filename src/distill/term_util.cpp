@@ -23,6 +23,16 @@ void check_same_map_shapes(const KdTermContext& context, const std::string& meth
   }
 }
 
+EdamDirection edam_direction(const TermSpec& spec) {
+  const std::string name =
+      option<std::string>(spec, "direction", to_string(EdamDirection::kTeacherLogStudent));
+  try {
+    return parse_edam_direction(name);
+  } catch (const Error& e) {
+    MMKD_FAIL("config key '", join_key(spec.path, "direction"), "': ", e.what());
+  }
+}
+
 bool last_layer_only(const TermSpec& spec, const std::string& fallback) {
   const std::string layers = option<std::string>(spec, "layers", fallback);
   MMKD_CHECK(layers == "last" || layers == "all", "config key '", join_key(spec.path, "layers"),

@@ -332,13 +332,7 @@ BenchResult run_bench(models::MultimodalNet& model, Objective& objective,
                "CUDA build of mmkd (device ", options.device.str(), ", LibTorch ",
                compat::torch_version(), ")");
     const auto step = [&] {
-      LossParts loss;
-      if (graphed) {
-        loss = graphed->run(batch);
-      } else {
-        compat::zero_grad_in_place(optimizer);
-        loss = forward_backward(batch);
-      }
+      const LossParts loss = run_train_step(graphed.get(), optimizer, forward_backward, batch);
       if (options.clip > 0) torch::nn::utils::clip_grad_norm_(params, options.clip);
       adam_step(optimizer, adam);
       return loss.total.item<double>();

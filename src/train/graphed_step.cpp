@@ -37,6 +37,13 @@ std::unique_ptr<GraphedForward> make_graphed_forward(models::MultimodalNet model
   return nullptr;
 }
 
+LossParts run_train_step(GraphedTrainStep* graphed, torch::optim::Optimizer& optimizer,
+                         const GraphedTrainStep::StepFn& step, const data::Batch& batch) {
+  if (graphed != nullptr) return graphed->run(batch);
+  compat::zero_grad_in_place(optimizer);
+  return step(batch);
+}
+
 bool use_cuda_graphs(const std::string& setting, const torch::Device& device) {
   if (setting == "off") return false;
   if (setting == "on") {

@@ -137,14 +137,9 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
   int64_t seen = 0;
   for (int64_t i = 0; i < loader.num_batches(); ++i) {
     const data::Batch batch = loader.batch(i).to(device_);
-    LossParts loss;
-    if (graphed_) {
-      loss = graphed_->run(batch);
-    } else {
-      // In place, on both LibTorch versions (2.x's zero_grad() frees the tensors instead).
-      compat::zero_grad_in_place(optimizer);
-      loss = forward_backward(batch);
-    }
+    const LossParts loss = run_train_step(
+        graphed_.get(), optimizer, [this](const data::Batch& b) { return forward_backward(b); },
+        batch);
     const double value = loss.total.item<double>();
     MMKD_CHECK(std::isfinite(value), "epoch ", epoch + 1, ", batch ", i + 1, ": the loss is ",
                value, "; training stopped. The last good checkpoint is ", paths_.last(),

@@ -92,13 +92,7 @@ std::vector<double> losses_on(const torch::Device& device, int steps, bool graph
       graphs ? make_graphed_train_step(forward_backward, model->parameters(), device) : nullptr;
   std::vector<double> losses;
   for (int i = 0; i < steps; ++i) {
-    LossParts loss;
-    if (graphed) {
-      loss = graphed->run(batch);
-    } else {
-      compat::zero_grad_in_place(optimizer);
-      loss = forward_backward(batch);
-    }
+    const LossParts loss = run_train_step(graphed.get(), optimizer, forward_backward, batch);
     losses.push_back(loss.total.item<double>());
     adam_step(optimizer, AdamKernel::kLoop);
   }

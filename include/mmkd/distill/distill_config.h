@@ -30,7 +30,4 @@ struct DistillConfig {
 /// `crd:`) is one term of weight beta (`method: none`: no term).
 DistillConfig parse_distill_config(const YAML::Node& node, const std::string& path = "distill");
 
-/// The terms as the list form writes them (what the run used), for logs and metrics.json.
-YAML::Node terms_to_yaml(const DistillConfig& config);
-
 }  // namespace mmkd::distill

@@ -36,6 +36,12 @@ std::unique_ptr<GraphedTrainStep> make_graphed_train_step(GraphedTrainStep::Step
                                                           std::vector<torch::Tensor> params,
                                                           const torch::Device& device);
 
+/// One training step's forward, loss and backward: replayed by `graphed` when there is one (it
+/// zeroes what it must itself), else `step` run eagerly after zeroing `optimizer`'s gradients in
+/// place (2.x's zero_grad() would free them).
+LossParts run_train_step(GraphedTrainStep* graphed, torch::optim::Optimizer& optimizer,
+                         const GraphedTrainStep::StepFn& step, const data::Batch& batch);
+
 /// An inference forward (logits only, under InferenceMode) captured for one input shape.
 class GraphedForward {
  public:

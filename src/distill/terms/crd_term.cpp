@@ -43,11 +43,11 @@ class CrdTerm : public KdTerm {
  public:
   CrdTerm(const TermSpec& spec, KdTermContext& context)
       : level_(parse_level(spec)), pairs_(context.pairs) {
-    CrdOptions options;
-    options.embed_dim = terms::option<int64_t>(spec, "embed_dim", 128);
-    options.num_negatives = terms::option<int64_t>(spec, "num_negatives", 16384);
-    options.temperature = terms::option<double>(spec, "temperature", 0.07);
-    options.momentum = terms::option<double>(spec, "momentum", 0.5);
+    CrdOptions options;  // its defaults are the vector levels' (RepDistiller's)
+    options.embed_dim = terms::option(spec, "embed_dim", options.embed_dim);
+    options.num_negatives = terms::option(spec, "num_negatives", options.num_negatives);
+    options.temperature = terms::option(spec, "temperature", options.temperature);
+    options.momentum = terms::option(spec, "momentum", options.momentum);
     const int64_t row_embed = terms::option<int64_t>(spec, "row_embed_dim", 32);
     const int64_t row_negatives = terms::option<int64_t>(spec, "row_negatives", 256);
     const double budget_gib = terms::option<double>(spec, "memory_budget_gib", 4.0);

@@ -9,21 +9,11 @@ namespace mmkd::distill {
 
 namespace {
 
-EdamDirection parse_direction(const TermSpec& spec) {
-  const std::string name =
-      terms::option<std::string>(spec, "direction", to_string(EdamDirection::kTeacherLogStudent));
-  try {
-    return parse_edam_direction(name);
-  } catch (const Error& e) {
-    MMKD_FAIL("config key '", join_key(spec.path, "direction"), "': ", e.what());
-  }
-}
-
 class EdamTerm : public KdTerm {
  public:
   EdamTerm(const TermSpec& spec, KdTermContext& context)
       : temperature_(terms::option<double>(spec, "temperature", 1.0)),
-        direction_(parse_direction(spec)),
+        direction_(terms::edam_direction(spec)),
         upsample_(context.student->config().proxy_mode == models::ProxyMode::kKeep),
         pairs_(context.pairs) {
     MMKD_CHECK(temperature_ > 0, "config key '", join_key(spec.path, "temperature"),

@@ -14,6 +14,7 @@ class IdealMapTerm : public KdTerm {
  public:
   IdealMapTerm(const TermSpec& spec, KdTermContext& context)
       : temperature_(terms::option<double>(spec, "temperature", 1.0)),
+        direction_(terms::edam_direction(spec)),
         student_(context.student),
         pairs_(context.pairs) {
     MMKD_CHECK(context.has_events,
@@ -21,13 +22,6 @@ class IdealMapTerm : public KdTerm {
                "no 'events' key (only the built-in synthetic data records them)");
     MMKD_CHECK(temperature_ > 0, "config key '", join_key(spec.path, "temperature"),
                "': must be > 0, got ", temperature_);
-    const std::string direction =
-        terms::option<std::string>(spec, "direction", to_string(EdamDirection::kTeacherLogStudent));
-    try {
-      direction_ = parse_edam_direction(direction);
-    } catch (const Error& e) {
-      MMKD_FAIL("config key '", join_key(spec.path, "direction"), "': ", e.what());
-    }
   }
 
   nn::TapRequest taps() const override { return terms::logit_taps(); }
@@ -60,7 +54,7 @@ class IdealMapTerm : public KdTerm {
 
  private:
   double temperature_;
-  EdamDirection direction_ = EdamDirection::kTeacherLogStudent;
+  EdamDirection direction_;
   models::MultimodalNet student_;
   std::vector<models::DistillPair> pairs_;
 };

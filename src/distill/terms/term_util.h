@@ -10,6 +10,7 @@
 
 #include "mmkd/core/error.h"
 #include "mmkd/core/yaml_config.h"
+#include "mmkd/distill/edam.h"
 #include "mmkd/distill/kd_term.h"
 
 namespace mmkd::distill::terms {
@@ -46,6 +47,9 @@ inline torch::Tensor pair_layer_mean(
   }
   return mean_of(pair_terms);
 }
+
+/// The term's `direction` key (EDAM's cross-entropy direction; teacher_log_student by default).
+EdamDirection edam_direction(const TermSpec& spec);
 
 /// The scaled attention logits of every layer, per head.
 inline nn::TapRequest logit_taps() {
