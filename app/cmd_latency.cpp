@@ -8,13 +8,11 @@
 #include "commands.h"
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
-#include "mmkd/core/json_file.h"
-#include "mmkd/study/study_table.h"
 #include "mmkd/train/bench.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/latency.h"
 #include "mmkd/train/run.h"
-#include "mmkd/train/trainer.h"
+#include "mmkd/train/run_metrics.h"
 
 namespace mmkd::app {
 
@@ -27,18 +25,18 @@ struct LatencyArgs {
   bool write = false;
 };
 
-std::string median_ms(const nlohmann::json& record, const char* batch) {
-  const nlohmann::json::json_pointer p("/" + std::string(batch) + "/median_ms");
-  if (!record.contains(p) || !record.at(p).is_number()) return "–";
+std::string median_ms(const nlohmann::json& record, int64_t batch) {
+  const auto ms = train::latency_median_ms(record, batch);
+  if (!ms) return "–";
   std::ostringstream out;
-  out << std::fixed << std::setprecision(2) << record.at(p).get<double>();
+  out << std::fixed << std::setprecision(2) << *ms;
   return out.str();
 }
 
-nlohmann::json metrics_latency(const std::string& run) {
-  const auto metrics = read_json_file(run + "/metrics.json");
-  if (!metrics || !metrics->contains("latency")) return nlohmann::json::object();
-  return (*metrics)["latency"];
+/// The latency measured when the run finished (empty when it has not).
+nlohmann::json latency_when_trained(const train::RunDir& run) {
+  const auto metrics = train::RunMetrics::read(run);
+  return metrics ? metrics->latency : nlohmann::json::object();
 }
 
 void run_latency_command(const LatencyArgs& args) {
@@ -46,23 +44,23 @@ void run_latency_command(const LatencyArgs& args) {
   const torch::Device device = train::parse_device(args.device);
   // Check every run first, so a typo in the last one does not surface after minutes of timing.
   for (const auto& run : args.runs) {
-    MMKD_CHECK(std::filesystem::exists(run + "/best.pt"), "mmkd latency: run '", run,
+    MMKD_CHECK(std::filesystem::exists(train::RunDir{run}.best()), "mmkd latency: run '", run,
                "' has no best.pt (expected a finished run directory)");
   }
   std::cerr << "latency: " << args.runs.size() << " run(s), threads " << args.threads << ", device "
             << args.device << ", load " << train::load_average() << "\n";
-  for (const auto& run : args.runs) {
-    models::MultimodalNet model = train::load_model(run + "/best.pt", device);
+  for (const auto& path : args.runs) {
+    const train::RunDir run{path};
+    models::MultimodalNet model = train::load_model(run.best(), device);
     nlohmann::json record = train::latency_record(model, device);
-    const nlohmann::json before = metrics_latency(run);
-    std::cout << run << ": batch 1 " << median_ms(record, "batch_1") << " ms, batch 64 "
-              << median_ms(record, "batch_64")
-              << " ms (when trained: " << median_ms(before, "batch_1") << " / "
-              << median_ms(before, "batch_64") << " ms)\n";
+    const nlohmann::json before = latency_when_trained(run);
+    std::cout << path << ": batch 1 " << median_ms(record, 1) << " ms, batch 64 "
+              << median_ms(record, 64) << " ms (when trained: " << median_ms(before, 1) << " / "
+              << median_ms(before, 64) << " ms)\n";
     if (args.write) {
       record["device"] = args.device;
       record["load_average"] = train::load_average();
-      write_text_atomic(run + "/" + study::kLatencyFile, record.dump(2) + "\n");
+      write_text_atomic(run.latency(), record.dump(2) + "\n");
     }
   }
 }

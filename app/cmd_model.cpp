@@ -9,7 +9,6 @@
 #include "commands.h"
 #include "mmkd/models/multimodal_net.h"
 #include "mmkd/models/parameter_count.h"
-#include "mmkd/models/student.h"
 
 namespace mmkd::app {
 
@@ -92,21 +91,18 @@ void model_summary(const std::string& config_file, const std::string& shape_text
             << "  " << std::right << std::setw(12) << with_commas(total - projections) << "\n";
 
   std::cout << "\nSequences (batch 1)\n";
-  const auto sequences = net->sequence_table();
+  const auto sequences = net->geometry().sequence_table();
   width = 10;
   for (const auto& row : sequences) width = std::max(width, row.tensor.size());
   for (const auto& row : sequences) {
     std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << row.tensor << "  "
               << shape_text(row.shape) << "\n";
   }
-  if (const auto* student = dynamic_cast<const models::StudentImpl*>(net.get())) {
+  if (config.role == models::Role::kStudent) {
     std::cout << "\nProxies (Conv1D over the video, lengths computed from kernel/stride/padding)\n";
-    const char* names[3] = {"V_S", "A_S", "L_S"};
-    const auto lengths = student->projected_lengths(shape);
-    for (size_t m = 0; m < 3; ++m) {
-      const auto& g = student->geometries()[m];
-      std::cout << "  " << names[m] << ": kernel " << g.kernel << ", stride " << g.stride
-                << ", padding " << g.padding << "  " << shape.len[0] << " -> " << lengths[m]
+    for (const auto& p : net->geometry().sequences) {
+      std::cout << "  " << p.label << ": kernel " << p.conv.kernel << ", stride " << p.conv.stride
+                << ", padding " << p.conv.padding << "  " << p.in_length << " -> " << p.length
                 << " steps\n";
     }
   }

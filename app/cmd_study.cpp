@@ -32,8 +32,6 @@ struct StudyArgs {
   std::vector<std::string> only;
 };
 
-std::string self_executable() { return fs::read_symlink("/proc/self/exe").string(); }
-
 study::StudyConfig load(const StudyArgs& args) {
   MMKD_CHECK(!args.config.empty(), "--config STUDY.yaml is required");
   std::vector<std::string> overrides = args.study_overrides;
@@ -58,7 +56,6 @@ void run_study_command(const StudyArgs& args) {
   options.shard = study::parse_shard(args.shard);
   options.dry_run = args.dry_run;
   options.only = args.only;
-  options.runner.executable = self_executable();
   options.runner.jobs = args.jobs;
   options.runner.threads = args.threads;
   options.runner.device = args.device;

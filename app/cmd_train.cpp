@@ -9,8 +9,8 @@
 #include "mmkd/data/mosei_io.h"
 #include "mmkd/data/npy.h"
 #include "mmkd/distill/diagnostics.h"
-#include "mmkd/distill/distill_run.h"
 #include "mmkd/distill/kd_term.h"
+#include "mmkd/distill/run_request.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
 #include "mmkd/train/labels.h"
@@ -23,51 +23,24 @@ namespace fs = std::filesystem;
 namespace {
 
 struct TrainArgs {
-  std::string config;
-  std::vector<std::string> overrides;
-  std::string run_dir;
-  std::string resume;
-  int threads = -1;
-  std::string device;
-  std::string teacher;  // distill only
+  distill::RunRequest request;
+  std::string resume;  ///< --resume RUN
 };
-
-std::string default_run_dir(const train::RunConfig& config) {
-  return "runs/" + fs::path(config.source).stem().string() + "-seed" +
-         std::to_string(config.train.seed);
-}
-
-void add_common_overrides(std::vector<std::string>& overrides, int threads,
-                          const std::string& device) {
-  if (threads >= 0) overrides.push_back("train.threads=" + std::to_string(threads));
-  if (!device.empty()) overrides.push_back("train.device=" + device);
-}
 
 /// `mmkd train` and `mmkd distill`: the same run handling, a different objective.
 void run_train(TrainArgs args, bool with_teacher) {
-  add_common_overrides(args.overrides, args.threads, args.device);
-  if (!args.teacher.empty()) args.overrides.push_back("distill.teacher=" + args.teacher);
-  const bool resume = !args.resume.empty();
-  if (resume) {
-    MMKD_CHECK(args.config.empty(), "use either --config (new run) or --resume RUN, not both");
-    args.run_dir = args.resume;
-    args.config = args.resume + "/config.yaml";
-    MMKD_CHECK(fs::exists(args.config), "--resume ", args.resume,
-               ": no config.yaml there (is it a run directory?)");
+  args.request.distill = with_teacher;
+  if (!args.resume.empty()) {
+    MMKD_CHECK(args.request.run_dir.empty() || args.request.run_dir == args.resume,
+               "use either --run DIR or --resume RUN, not both");
+    args.request.resume = true;
+    args.request.run_dir = args.resume;
   }
-  MMKD_CHECK(!args.config.empty(), "mmkd train: --config FILE (or --resume RUN) is required");
-  train::RunConfig config = train::load_run_config(args.config, args.overrides);
-  if (args.run_dir.empty()) args.run_dir = default_run_dir(config);
-  MMKD_CHECK(resume || !fs::exists(args.run_dir + "/last.pt"), "run directory ", args.run_dir,
-             " already holds a run; continue it with --resume ", args.run_dir,
-             " or choose another --run");
-  const nlohmann::json metrics = with_teacher
-                                     ? distill::run_distillation(config, args.run_dir, resume)
-                                     : train::run_training(config, args.run_dir, resume);
-  std::cout << "run " << args.run_dir << ": test acc7 " << std::fixed << std::setprecision(4)
-            << metrics["test"]["classification"]["accuracy"].get<double>() << ", F1 "
-            << metrics["test"]["classification"]["f1_weighted"].get<double>() << " (metrics in "
-            << args.run_dir << "/metrics.json)\n";
+  const distill::RunOutcome run = distill::execute_run(args.request);
+  std::cout << "run " << run.dir.path << ": test acc7 " << std::fixed << std::setprecision(4)
+            << run.metrics.test_score("accuracy").value_or(0) << ", F1 "
+            << run.metrics.test_score("f1_weighted").value_or(0) << " (metrics in "
+            << run.dir.metrics() << ")\n";
 }
 
 struct EvalArgs {
@@ -86,7 +59,8 @@ void run_eval(const EvalArgs& args) {
   MMKD_CHECK(args.run_dir.empty() != args.checkpoint.empty(),
              "mmkd eval: give exactly one of --run DIR or --checkpoint FILE");
   train::set_threads(args.threads);
-  const std::string path = args.checkpoint.empty() ? args.run_dir + "/best.pt" : args.checkpoint;
+  const std::string path =
+      args.checkpoint.empty() ? train::RunDir{args.run_dir}.best() : args.checkpoint;
   const torch::Device device = train::parse_device(args.device);
   train::CheckpointInfo info;
   models::MultimodalNet model = train::load_model(path, device, &info);
@@ -174,12 +148,13 @@ void run_predict(const PredictArgs& args) {
 
 /// The options `train` and `distill` share: config, overrides, run directory, resume, hardware.
 void add_run_options(CLI::App* command, TrainArgs& args) {
-  command->add_option("--config", args.config, "run config (YAML)");
-  command->add_option("--set", args.overrides, "override a config key, key.path=value");
-  command->add_option("--run", args.run_dir, "run directory (default runs/<config>-seed<seed>)");
+  command->add_option("--config", args.request.config, "run config (YAML)");
+  command->add_option("--set", args.request.overrides, "override a config key, key.path=value");
+  command->add_option("--run", args.request.run_dir,
+                      "run directory (default runs/<config>-seed<seed>)");
   command->add_option("--resume", args.resume, "continue the run in this directory");
-  command->add_option("--threads", args.threads, "intra-op threads (0 = all cores)");
-  command->add_option("--device", args.device, "cpu | cuda | cuda:N");
+  command->add_option("--threads", args.request.threads, "intra-op threads (0 = all cores)");
+  command->add_option("--device", args.request.device, "cpu | cuda | cuda:N");
 }
 
 }  // namespace
@@ -209,7 +184,7 @@ void register_train_commands(CLI::App& app) {
           "runs/teacher/best.pt\n"
           "  mmkd distill --resume runs/c5_edam_down-seed0");
   add_run_options(distill, *distill_args);
-  distill->add_option("--teacher", distill_args->teacher,
+  distill->add_option("--teacher", distill_args->request.teacher,
                       "teacher run directory (its best.pt) or checkpoint");
   distill->callback([distill_args] { run_train(*distill_args, true); });
 

@@ -35,9 +35,9 @@ std::vector<TransformerEventMass> split_event_mass(models::MultimodalNet& model,
         model->forward(models::ModelInputs{batch.features, batch.padding}, request);
     const SequenceMasks masks = sequence_masks(model, batch);
     for (auto& entry : result) {
-      data::Modality query, key;
-      pair_modalities(entry.transformer, query, key);
-      const auto q = data::modality_index(query), k = data::modality_index(key);
+      const auto& transformer = model->geometry().transformer(entry.transformer);
+      const auto q = data::modality_index(transformer.query);
+      const auto k = data::modality_index(transformer.key);
       for (const auto& layer : out.taps.at(entry.transformer)) {
         const torch::Tensor future =
             model->config().future_mask
@@ -54,8 +54,8 @@ std::vector<TransformerEventMass> split_event_mass(models::MultimodalNet& model,
 
 std::vector<std::string> cross_modal_transformers(const models::MultimodalNet& model) {
   std::vector<std::string> names;
-  for (const auto& spec : models::transformer_specs(models::stages(model->config())))
-    if (!spec.memory) names.push_back(spec.name);
+  for (const auto& t : model->geometry().transformers)
+    if (!t.memory) names.push_back(t.name);
   return names;
 }
 

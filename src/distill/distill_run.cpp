@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <iostream>
 
-#include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
 #include "mmkd/core/rng_guard.h"
 #include "mmkd/distill/diagnostics.h"
@@ -19,7 +18,7 @@ std::string teacher_checkpoint(const std::string& run_or_checkpoint) {
   MMKD_CHECK(!run_or_checkpoint.empty(),
              "no teacher: give --teacher RUN_OR_CHECKPOINT or set distill.teacher");
   if (fs::is_directory(run_or_checkpoint)) {
-    const std::string best = run_or_checkpoint + "/best.pt";
+    const std::string best = train::RunDir{run_or_checkpoint}.best();
     MMKD_CHECK(fs::exists(best), "teacher run ", run_or_checkpoint,
                " has no best.pt (has its training finished an epoch?)");
     return best;
@@ -56,8 +55,8 @@ std::vector<TransformerEventMass> check_teacher(models::MultimodalNet& teacher,
 
 }  // namespace
 
-nlohmann::json run_distillation(const train::RunConfig& config, const std::string& run_dir,
-                                bool resume) {
+train::RunMetrics run_distillation(const train::RunConfig& config, const train::RunDir& dir,
+                                   bool resume) {
   const DistillConfig distill = parse_distill_config(config.distill, "distill");
   train::set_threads(config.train.threads);
   const torch::Device device = train::parse_device(config.train.device);
@@ -83,8 +82,7 @@ nlohmann::json run_distillation(const train::RunConfig& config, const std::strin
   if (diagnostics)
     teacher_mass = to_json(check_teacher(teacher, data.split("valid"), objective, device));
 
-  train::RunPaths paths{run_dir};
-  train::Trainer trainer(config, paths, student, objective, data);
+  train::Trainer trainer(config, dir, student, objective, data);
   if (diagnostics) {
     const auto student_names = names(objective.pairing(), true);
     for (const auto& name : student_names)
@@ -115,7 +113,7 @@ nlohmann::json run_distillation(const train::RunConfig& config, const std::strin
   if (diagnostics) {
     // Test-split event mass of both networks: the number that says whether the teacher's maps
     // held anything to distill and whether the student's moved toward them.
-    models::MultimodalNet best = train::load_model(paths.best(), device);
+    models::MultimodalNet best = train::load_model(dir.best(), device);
     const auto student_mass =
         split_event_mass(best, data.split("test"), names(objective.pairing(), true), device);
     const auto teacher_test =
@@ -126,7 +124,7 @@ nlohmann::json run_distillation(const train::RunConfig& config, const std::strin
                            {"teacher", to_json(teacher_test)},
                            {"student", to_json(student_mass)}};
   }
-  return train::finish_run(config, paths, data, fit, extra);
+  return train::finish_run(config, dir, data, fit, extra);
 }
 
 }  // namespace mmkd::distill

@@ -14,8 +14,8 @@ void check_same_layers(const KdTermContext& context, const std::string& method) 
 
 void check_same_map_shapes(const KdTermContext& context, const std::string& method) {
   for (const auto& pair : context.pairs) {
-    const auto s = map_shape(context.student, pair.student);
-    const auto t = map_shape(context.teacher, pair.teacher);
+    const auto s = context.student->geometry().transformer(pair.student).map_shape();
+    const auto t = context.teacher->geometry().transformer(pair.teacher).map_shape();
     MMKD_CHECK(s == t, "method ", method, ": student map ", pair.student, " is ", s[0], "x", s[1],
                " but teacher map ", pair.teacher, " is ", t[0], "x", t[1],
                "; use model.proxy_mode: downsample (EDAM-S↓) so the proxies take ",

@@ -12,19 +12,6 @@ constexpr Modality V = Modality::kVideo;
 constexpr Modality A = Modality::kAudio;
 constexpr Modality L = Modality::kText;
 
-Modality from_letter(char c, const std::string& name) {
-  switch (c) {
-    case 'V':
-      return V;
-    case 'A':
-      return A;
-    case 'L':
-      return L;
-    default:
-      MMKD_FAIL("transformer name '", name, "': expected modality letters V, A or L");
-  }
-}
-
 char module_letter(Modality m) {
   return static_cast<char>(std::tolower(static_cast<unsigned char>(data::modality_letter(m)[0])));
 }
@@ -42,15 +29,12 @@ std::string transformer_name(Modality key, Modality query) {
 
 std::string memory_name(Modality query) { return "mem:" + data::modality_letter(query); }
 
-std::string module_name(const std::string& name) {
-  if (name.size() == 5 && name.compare(0, 4, "mem:") == 0) {
-    return std::string("trans_") + module_letter(from_letter(name[4], name)) + "_mem";
-  }
-  MMKD_CHECK(name.size() == 4 && name.compare(1, 2, "<-") == 0, "transformer name '", name,
-             "': expected 'Y<-X' or 'mem:X' with X, Y in V, A, L");
-  const auto key = from_letter(name[0], name);
-  const auto query = from_letter(name[3], name);
+std::string module_name(Modality key, Modality query) {
   return std::string("trans_") + module_letter(query) + "_with_" + module_letter(key);
+}
+
+std::string memory_module_name(Modality query) {
+  return std::string("trans_") + module_letter(query) + "_mem";
 }
 
 std::vector<Stage> teacher_stages(TeacherArch arch) {

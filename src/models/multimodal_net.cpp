@@ -16,10 +16,6 @@ int64_t count_parameters(const torch::nn::Module& module) {
   return total;
 }
 
-std::string short_letter(Modality m, Role role) {
-  return data::modality_letter(m) + (role == Role::kStudent ? "_S" : "");
-}
-
 }  // namespace
 
 bool TapRequest::wants(const std::string& name) const {
@@ -58,66 +54,29 @@ torch::Tensor readout(const torch::Tensor& x, Readout mode, const torch::Tensor&
 }
 
 MultimodalNetImpl::MultimodalNetImpl(ModelConfig config, InputShape shape)
-    : config_(std::move(config)), shape_(shape) {
-  config_.validate();
-  for (size_t m = 0; m < 3; ++m) {
-    MMKD_CHECK(shape_.len[m] > 0 && shape_.dim[m] > 0, "model input shape: length and feature ",
-               "size of every modality must be positive, got ", shape_.describe());
-  }
+    : config_(std::move(config)), geometry_(model_geometry(config_, shape)) {
   stages_ = stages(config_);
-  specs_ = models::transformer_specs(stages_);  // the free function, not the accessor
 }
 
 void MultimodalNetImpl::build_stages() {
-  const int64_t d = config_.d_model;
-  for (const auto& spec : specs_) {
-    auto options =
-        nn::TransformerEncoderOptions(spec.width_factor * d, config_.heads, config_.layers)
-            .attn_dropout(config_.attn_dropout)
-            .relu_dropout(config_.relu_dropout)
-            .res_dropout(config_.res_dropout)
-            .embed_dropout(config_.embed_dropout)
-            .future_mask(config_.future_mask)
-            // Masks are derived by the model from the raw inputs and passed explicitly:
-            // projected sequences are no longer zero on padded steps.
-            .mask_padding(false);
-    transformers_.emplace(spec.name,
-                          register_module(module_name(spec.name), nn::TransformerEncoder(options)));
+  for (const auto& t : geometry_.transformers) {
+    auto options = nn::TransformerEncoderOptions(t.width, t.heads, t.layers)
+                       .attn_dropout(config_.attn_dropout)
+                       .relu_dropout(config_.relu_dropout)
+                       .res_dropout(config_.res_dropout)
+                       .embed_dropout(config_.embed_dropout)
+                       .future_mask(config_.future_mask)
+                       // Masks are derived by the model from the raw inputs and passed explicitly:
+                       // projected sequences are no longer zero on padded steps.
+                       .mask_padding(false);
+    transformers_.emplace(t.name, register_module(t.module, nn::TransformerEncoder(options)));
   }
-  int64_t head_dim = 0;
-  for (const auto& stage : stages_) {
-    head_dim += (stage.memory ? static_cast<int64_t>(stage.keys.size()) : 1) * d;
-  }
-  head = register_module("head", ResidualHead(head_dim, config_.output_dim(), config_.out_dropout));
-}
-
-std::vector<std::string> MultimodalNetImpl::transformer_names() const {
-  std::vector<std::string> names;
-  for (const auto& spec : specs_) names.push_back(spec.name);
-  return names;
-}
-
-bool MultimodalNetImpl::has_transformer(const std::string& name) const {
-  return transformers_.count(name) > 0;
-}
-
-bool MultimodalNetImpl::is_read_out(const std::string& name) const {
-  transformer(name);  // validates the name
-  for (const auto& spec : specs_) {
-    if (spec.name == name) return spec.read_out;
-  }
-  return false;
+  head = register_module(
+      "head", ResidualHead(geometry_.readout_dim, geometry_.output_dim, config_.out_dropout));
 }
 
 nn::TransformerEncoder MultimodalNetImpl::transformer(const std::string& name) const {
-  const auto it = transformers_.find(name);
-  if (it == transformers_.end()) {
-    std::string valid;
-    for (const auto& n : transformer_names()) valid += (valid.empty() ? "" : ", ") + n;
-    MMKD_FAIL("transformer '", name, "' does not exist in ", config_.describe(),
-              "; its transformers: ", valid);
-  }
-  return it->second;
+  return transformers_.at(geometry_.transformer(name).name);
 }
 
 ModelOutput MultimodalNetImpl::forward(const ModelInputs& inputs, const TapRequest& request) {
@@ -137,7 +96,7 @@ ModelOutput MultimodalNetImpl::forward(const ModelInputs& inputs, const TapReque
   const auto run = [&](const std::string& name, const torch::Tensor& x, const torch::Tensor& kv,
                        const torch::Tensor& x_pad, const torch::Tensor& kv_pad) {
     const auto taps = request.wants(name) ? request.what : nn::TapRequest{};
-    const bool last_row_only = last_readout && is_read_out(name) && !taps.any();
+    const bool last_row_only = last_readout && geometry_.transformer(name).read_out && !taps.any();
     auto out = transformers_.at(name)->forward(x, kv, x_pad, kv_pad, taps, last_row_only);
     if (taps.any()) result.taps.emplace(name, std::move(out.taps));
     return out.output;
@@ -163,54 +122,20 @@ ModelOutput MultimodalNetImpl::forward(const ModelInputs& inputs, const TapReque
 
 std::vector<ParameterRow> MultimodalNetImpl::parameter_table() const {
   std::vector<ParameterRow> rows;
-  const auto names = projection_names();
-  for (size_t m = 0; m < 3; ++m) {
-    const auto child = named_children();
-    if (const auto* module = child.find(names[m])) {
-      rows.push_back({names[m], count_parameters(**module)});
+  const auto children = named_children();
+  for (const auto& p : geometry_.sequences) {
+    if (const auto* module = children.find(p.module)) {
+      rows.push_back({p.module, count_parameters(**module)});
     }
   }
-  for (const auto& spec : specs_) {
-    rows.push_back({spec.name + " (" + module_name(spec.name) + ")",
-                    count_parameters(*transformers_.at(spec.name))});
+  for (const auto& t : geometry_.transformers) {
+    rows.push_back({t.name + " (" + t.module + ")", count_parameters(*transformers_.at(t.name))});
   }
   rows.push_back({"head", count_parameters(*head)});
   return rows;
 }
 
 int64_t MultimodalNetImpl::parameter_count() const { return count_parameters(*this); }
-
-std::vector<SequenceRow> MultimodalNetImpl::sequence_table() const {
-  std::vector<SequenceRow> rows;
-  const auto lengths = projected_lengths(shape_);
-  const int64_t d = config_.d_model;
-  const auto role = config_.role;
-  for (size_t m = 0; m < 3; ++m) {
-    if (role == Role::kStudent && m != 0) continue;
-    rows.push_back({"input " + data::modality_letter(data::kModalities[m]),
-                    {1, shape_.len[m], shape_.dim[m]}});
-  }
-  for (size_t m = 0; m < 3; ++m) {
-    rows.push_back({"projected " + short_letter(data::kModalities[m], role), {1, lengths[m], d}});
-  }
-  int64_t head_dim = 0;
-  for (const auto& spec : specs_) {
-    const auto tq = lengths[data::modality_index(spec.query)];
-    const auto tk = lengths[data::modality_index(spec.key)];
-    const auto width = spec.width_factor * d;
-    if (spec.memory) rows.push_back({spec.name + " input", {1, tq, width}});
-    rows.push_back({spec.name + " logits", {1, config_.heads, tq, tk}});
-    rows.push_back({spec.name + " map", {1, tq, tk}});
-    rows.push_back({spec.name + " output", {1, tq, width}});
-  }
-  for (const auto& stage : stages_) {
-    head_dim += (stage.memory ? static_cast<int64_t>(stage.keys.size()) : 1) * d;
-  }
-  rows.push_back({"readout concat h", {1, head_dim}});
-  rows.push_back({"penultimate h'", {1, head_dim}});
-  rows.push_back({"logits", {1, config_.output_dim()}});
-  return rows;
-}
 
 MultimodalNet build_model(const ModelConfig& config, const InputShape& shape) {
   std::shared_ptr<MultimodalNetImpl> net;

@@ -68,9 +68,8 @@ std::vector<LayerMap> maps_of(Network& net, const data::Split& split, int64_t sa
       net.model->forward(models::ModelInputs{batch.features, batch.padding}, request);
   const auto& taps = out.taps.at(net.transformer);
   std::optional<distill::SequenceMasks> masks;
-  data::Modality query, key;
-  if (split.has_events() && distill::pair_modalities(net.transformer, query, key))
-    masks = distill::sequence_masks(net.model, batch);
+  const auto& transformer = net.model->geometry().transformer(net.transformer);
+  if (split.has_events()) masks = distill::sequence_masks(net.model, batch);
   std::vector<LayerMap> maps;
   for (const int64_t layer : layers) {
     MMKD_CHECK(layer >= 1 && layer <= static_cast<int64_t>(taps.size()), "--layers: ", net.label,
@@ -78,7 +77,8 @@ std::vector<LayerMap> maps_of(Network& net, const data::Split& split, int64_t sa
     const torch::Tensor& map = taps[static_cast<size_t>(layer - 1)].map;
     LayerMap entry{map[0], {}, {}, std::nullopt};
     if (masks) {
-      const auto q = data::modality_index(query), k = data::modality_index(key);
+      const auto q = data::modality_index(transformer.query);
+      const auto k = data::modality_index(transformer.key);
       entry.query_events = to_bools(masks->events[q][0]);
       entry.key_events = to_bools(masks->events[k][0]);
       const torch::Tensor future = net.model->config().future_mask
@@ -152,18 +152,19 @@ std::string write_attention_figure(const AttentionFigureOptions& options) {
   return what.str();
 }
 
-void write_confusion_figure(const nlohmann::json& metrics, const std::string& title,
+void write_confusion_figure(const train::RunMetrics& metrics, const std::string& title,
                             const std::string& out) {
-  const nlohmann::json* rows = nullptr;
-  try {
-    rows = &metrics.at("test").at("classification").at("confusion");
-  } catch (const nlohmann::json::exception&) {
-    MMKD_FAIL(out, ": the run's metrics.json has no test.classification.confusion");
-  }
+  const auto rows = metrics.confusion();
+  MMKD_CHECK(
+      rows && !rows->empty(), out,
+      ": the run's metrics.json has no test confusion matrix (test.classification.confusion)");
   const auto n = static_cast<int64_t>(rows->size());
   torch::Tensor counts = torch::zeros({n, n}, torch::kDouble);
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < n; ++c) counts[r][c] = (*rows)[r][c].get<double>();
+  for (int64_t r = 0; r < n; ++r) {
+    MMKD_CHECK(static_cast<int64_t>((*rows)[r].size()) == n, out,
+               ": the confusion matrix is not square");
+    for (int64_t c = 0; c < n; ++c) counts[r][c] = (*rows)[r][c];
+  }
   HeatmapPanel panel;
   panel.title = title;
   panel.values = counts;

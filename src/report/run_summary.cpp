@@ -10,7 +10,6 @@
 #include <sstream>
 
 #include "mmkd/core/error.h"
-#include "mmkd/core/json_file.h"
 
 namespace mmkd::report {
 
@@ -20,14 +19,9 @@ std::vector<RunResult> read_runs(const std::vector<std::string>& dirs) {
   std::vector<RunResult> runs;
   const std::regex seed_suffix("-seed[0-9]+$");
   for (const auto& dir : dirs) {
-    const std::string path = dir + "/metrics.json";
-    auto metrics = read_json_file(path);
-    MMKD_CHECK(metrics, path, ": no such file (has the run finished?)");
-    RunResult run;
-    run.dir = dir;
+    RunResult run{dir, "", train::RunMetrics::load(train::RunDir{dir})};
     run.group =
         std::regex_replace(fs::path(dir).lexically_normal().filename().string(), seed_suffix, "");
-    run.metrics = std::move(*metrics);
     runs.push_back(std::move(run));
   }
   return runs;
@@ -53,76 +47,26 @@ std::string mean_std(const std::vector<double>& values, int precision) {
 
 namespace {
 
-/// Mean lift over the pairs of one network's event-mass record.
-std::optional<double> mean_lift(const nlohmann::json& record) {
-  if (!record.is_object() || record.empty()) return std::nullopt;
-  double sum = 0;
-  int count = 0;
-  for (const auto& [pair, values] : record.items()) {
-    if (!values.contains("lift") || !values["lift"].is_number()) continue;
-    sum += values["lift"].get<double>();
-    ++count;
-  }
-  if (count == 0) return std::nullopt;
-  return sum / count;
-}
-
 struct Column {
   std::string title;
-  std::function<std::optional<double>(const nlohmann::json&)> value;
+  std::function<std::optional<double>(const train::RunMetrics&)> value;
   int precision;
 };
-
-std::optional<double> at(const nlohmann::json& j, const std::vector<std::string>& path) {
-  const nlohmann::json* node = &j;
-  for (const auto& key : path) {
-    if (!node->is_object() || !node->contains(key)) return std::nullopt;
-    node = &(*node)[key];
-  }
-  if (!node->is_number()) return std::nullopt;
-  return node->get<double>();
-}
 
 }  // namespace
 
 std::string summary_table(const std::vector<RunResult>& runs) {
+  using train::RunMetrics;
   const std::vector<Column> columns = {
-      {"acc7",
-       [](const auto& m) {
-         return at(m, {"test", "classification", "accuracy"});
-       },
-       4},
-      {"F1 (weighted)",
-       [](const auto& m) {
-         return at(m, {"test", "classification", "f1_weighted"});
-       },
-       4},
-      {"F1 (macro)",
-       [](const auto& m) {
-         return at(m, {"test", "classification", "f1_macro"});
-       },
-       4},
-      {"majority",
-       [](const auto& m) {
-         return at(m, {"test", "majority_rate"});
-       },
-       4},
-      {"params", [](const auto& m) { return at(m, {"parameters"}); }, 0},
-      {"latency b1 (ms)",
-       [](const auto& m) {
-         return at(m, {"latency", "batch_1", "median_ms"});
-       },
-       2},
-      {"teacher map lift",
-       [](const auto& m) {
-         return m.contains("event_mass") ? mean_lift(m["event_mass"]["teacher"]) : std::nullopt;
-       },
-       2},
-      {"student map lift",
-       [](const auto& m) {
-         return m.contains("event_mass") ? mean_lift(m["event_mass"]["student"]) : std::nullopt;
-       },
-       2},
+      {"acc7", [](const RunMetrics& m) { return m.test_score("accuracy"); }, 4},
+      {"F1 (weighted)", [](const RunMetrics& m) { return m.test_score("f1_weighted"); }, 4},
+      {"F1 (macro)", [](const RunMetrics& m) { return m.test_score("f1_macro"); }, 4},
+      {"majority", [](const RunMetrics& m) { return std::optional(m.majority_rate); }, 4},
+      {"params",
+       [](const RunMetrics& m) { return std::optional(static_cast<double>(m.parameters)); }, 0},
+      {"latency b1 (ms)", [](const RunMetrics& m) { return m.latency_ms(1); }, 2},
+      {"teacher map lift", [](const RunMetrics& m) { return m.mean_lift("teacher"); }, 2},
+      {"student map lift", [](const RunMetrics& m) { return m.mean_lift("student"); }, 2},
   };
   std::vector<std::string> order;
   std::map<std::string, std::vector<const RunResult*>> groups;

@@ -166,9 +166,9 @@ std::string render_html(const HtmlReport& report) {
   for (const auto& row : report.rows) {
     if (row.kind == "missing-modality") continue;
     if (row.section != section) flush(), section = row.section;
-    const std::string log = find_in_runs(report.roots, run_name(row.name, 0), "log.csv");
-    if (log.empty()) continue;
-    const auto columns = read_log(log, {"val_acc7", "val_loss"});
+    const auto run = find_run(report.roots, run_name(row.name, 0));
+    if (!run) continue;
+    const auto columns = read_log(run->log(), {"val_acc7", "val_loss"});
     acc.push_back({row.name, columns[0]});
     loss.push_back({row.name, columns[1]});
   }

@@ -15,9 +15,8 @@
 #include <set>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "mmkd/core/error.h"
+#include "mmkd/train/run_metrics.h"
 
 namespace mmkd::study {
 
@@ -25,8 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string run_dir(const std::string& out_dir, const Job& job) {
-  return out_dir + "/runs/" + job.run_name();
+train::RunDir run_dir(const std::string& out_dir, const Job& job) {
+  return train::study_run_dir(out_dir, job.run_name());
 }
 
 std::string log_path(const std::string& out_dir, const Job& job) {
@@ -39,29 +38,52 @@ int64_t threads_per_job(const RunnerOptions& options) {
   return std::max<int64_t>(1, cores / options.jobs);
 }
 
-/// Starts `argv` with its output appended to `log` (or inherited); the child dies with us, so a
-/// killed study leaves no orphan runs behind (their checkpoints make them resumable).
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log, bool inherit) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
+/// Threads of this process now (a fork copies only the calling one).
+int64_t process_threads() {
+  int64_t count = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/task")) ++count;
+  return count;
+}
+
+/// Runs `request` in a child process, its output appended to `log` (or inherited). The child dies
+/// with us, so a killed study leaves no orphan runs behind (their checkpoints make them
+/// resumable); its own process keeps runs apart (threads, allocator, a crash).
+pid_t start_run(const distill::RunRequest& request, const std::string& log, bool inherit) {
+  // A forked child has only the forking thread: an OpenMP pool the parent had started would
+  // deadlock the child's first parallel region, so the study must not have one yet.
+  const int64_t threads = process_threads();
+  MMKD_CHECK(threads == 1, "study: runs are started by fork() and need a single-threaded parent, ",
+             "but this process has ", threads,
+             " threads (LibTorch's OpenMP pool, once used, stays); start the study before other "
+             "LibTorch work in this process, or run it with `mmkd study`");
+  std::cout.flush();
+  std::cerr.flush();
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  MMKD_CHECK(pid >= 0, "study: could not start ", argv[0], " (fork failed)");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(1);  // the study died before prctl took effect
-    if (!inherit) {
-      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd < 0) _exit(126);
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    execv(args[0], args.data());
-    _exit(127);
+  MMKD_CHECK(pid >= 0, "study: could not start run ", request.run_dir, " (fork failed)");
+  if (pid != 0) return pid;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(1);  // the study died before prctl took effect
+  if (!inherit) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) _exit(126);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
   }
-  return pid;
+  int status = 0;
+  try {
+    distill::execute_run(request);
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    status = 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    status = 1;
+  }
+  std::cout.flush();
+  std::cerr.flush();
+  _exit(status);  // not exit(): the parent's atexit handlers and static objects are not ours
 }
 
 std::string format_seconds(double seconds) {
@@ -72,48 +94,45 @@ std::string format_seconds(double seconds) {
   return out.str();
 }
 
-std::string result_line(const std::string& dir) {
-  std::ifstream in(dir + "/metrics.json");
-  const nlohmann::json m = nlohmann::json::parse(in, nullptr, false);
-  if (m.is_discarded()) return "";
+std::string result_line(const train::RunDir& dir) {
+  const auto metrics = train::RunMetrics::read(dir);
+  if (!metrics) return "";
   std::ostringstream out;
   out << std::fixed << std::setprecision(4) << "acc7 "
-      << m.value("/test/classification/accuracy"_json_pointer, 0.0) << ", F1 "
-      << m.value("/test/classification/f1_weighted"_json_pointer, 0.0);
+      << metrics->test_score("accuracy").value_or(0.0) << ", F1 "
+      << metrics->test_score("f1_weighted").value_or(0.0);
   return out.str();
 }
 
 }  // namespace
 
 JobState job_state(const std::string& out_dir, const Job& job) {
-  const std::string dir = run_dir(out_dir, job);
-  if (fs::exists(dir + "/metrics.json")) return JobState::kFinished;
-  if (fs::exists(dir + "/last.pt")) return JobState::kResumable;
+  const train::RunDir dir = run_dir(out_dir, job);
+  if (dir.finished()) return JobState::kFinished;
+  if (dir.resumable()) return JobState::kResumable;
   return JobState::kFresh;
 }
 
-std::vector<std::string> job_command(const Job& job, const std::string& out_dir,
-                                     const RunnerOptions& options) {
-  const std::string dir = run_dir(out_dir, job);
-  std::vector<std::string> argv = {options.executable, job.teacher.empty() ? "train" : "distill"};
-  if (job_state(out_dir, job) == JobState::kResumable) {
-    argv.insert(argv.end(), {"--resume", dir});
-  } else {
-    argv.insert(argv.end(), {"--config", job.config, "--run", dir});
-    for (const auto& o : job.overrides) argv.insert(argv.end(), {"--set", o});
-    if (!job.teacher.empty())
-      argv.insert(argv.end(), {"--teacher", out_dir + "/runs/" + job.teacher_run_name()});
+distill::RunRequest job_request(const Job& job, const std::string& out_dir,
+                                const RunnerOptions& options) {
+  distill::RunRequest request;
+  request.distill = !job.teacher.empty();
+  request.run_dir = run_dir(out_dir, job).path;
+  request.resume = job_state(out_dir, job) == JobState::kResumable;
+  if (!request.resume) {
+    request.config = job.config;
+    request.overrides = job.overrides;
+    if (request.distill)
+      request.teacher = train::study_run_dir(out_dir, job.teacher_run_name()).path;
   }
-  argv.insert(argv.end(), {"--threads", std::to_string(threads_per_job(options))});
-  if (!options.device.empty()) argv.insert(argv.end(), {"--device", options.device});
-  return argv;
+  request.threads = threads_per_job(options);
+  request.device = options.device;
+  return request;
 }
 
 std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string& out_dir,
                                  const RunnerOptions& options) {
   MMKD_CHECK(options.jobs >= 1, "--jobs: expected at least 1, got ", options.jobs);
-  MMKD_CHECK(!options.executable.empty() && fs::exists(options.executable),
-             "study: the mmkd executable '", options.executable, "' does not exist");
   fs::create_directories(out_dir + "/runs");
   fs::create_directories(out_dir + "/logs");
   const bool inherit = options.show_output && options.jobs == 1;
@@ -153,7 +172,7 @@ std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string
         Status teacher_status = Status::kOk;
         if (index.count(teacher)) {
           teacher_status = status[index[teacher]];
-        } else if (!fs::exists(out_dir + "/runs/" + teacher + "/metrics.json")) {
+        } else if (!train::study_run_dir(out_dir, teacher).finished()) {
           teacher_status = Status::kFailed;
         }
         if (teacher_status == Status::kFailed) {
@@ -165,14 +184,10 @@ std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string
         if (teacher_status != Status::kOk) continue;
       }
       const bool resume = job_state(out_dir, jobs[i]) == JobState::kResumable;
-      const auto argv = job_command(jobs[i], out_dir, options);
-      {
-        std::ofstream log(log_path(out_dir, jobs[i]), std::ios::app);
-        log << "$";
-        for (const auto& a : argv) log << " " << a;
-        log << "\n";
-      }
-      const pid_t pid = spawn(argv, log_path(out_dir, jobs[i]), inherit);
+      const distill::RunRequest request = job_request(jobs[i], out_dir, options);
+      std::ofstream(log_path(out_dir, jobs[i]), std::ios::app)
+          << "$ " << distill::command_line(request) << "\n";
+      const pid_t pid = start_run(request, log_path(out_dir, jobs[i]), inherit);
       running[pid] = i;
       started[pid] = std::chrono::steady_clock::now();
       status[i] = Status::kRunning;

@@ -5,7 +5,6 @@
 
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
-#include "mmkd/core/json_file.h"
 #include "mmkd/distill/diagnostics.h"
 #include "mmkd/models/pairing.h"
 #include "mmkd/report/attention_figure.h"
@@ -36,8 +35,8 @@ int64_t run_study(const StudyConfig& config, const StudyOptions& options) {
       std::cout << (state == JobState::kFinished    ? "finished "
                     : state == JobState::kResumable ? "resume   "
                                                     : "run      ");
-      for (const auto& a : job_command(job, options.out, options.runner)) std::cout << " " << a;
-      std::cout << "\n";
+      std::cout << " " << distill::command_line(job_request(job, options.out, options.runner))
+                << "\n";
     }
     return 0;
   }
@@ -62,14 +61,14 @@ void evaluate_missing_modalities(const StudyConfig& config, const std::string& o
   if (!config.missing_modality) return;
   const auto& spec = *config.missing_modality;
   for (int64_t seed = 0; seed < config.seeds; ++seed) {
-    const std::string run = out_dir + "/runs/" + run_name(spec.teacher, seed);
-    if (!fs::exists(run + "/metrics.json")) continue;
+    const train::RunDir run = train::study_run_dir(out_dir, run_name(spec.teacher, seed));
+    if (!run.finished()) continue;
     std::vector<std::string> todo;
     for (const auto& drop : spec.drop)
-      if (!fs::exists(run + "/" + missing_modality_file(drop))) todo.push_back(drop);
+      if (!fs::exists(run.missing_modality(drop))) todo.push_back(drop);
     if (todo.empty()) continue;
     train::CheckpointInfo info;
-    models::MultimodalNet model = train::load_model(run + "/best.pt", torch::kCPU, &info);
+    models::MultimodalNet model = train::load_model(run.best(), torch::kCPU, &info);
     const data::MoseiData data = train::load_checkpoint_data(info);
     for (const auto& drop : todo) {
       train::EvalOptions options;
@@ -77,7 +76,7 @@ void evaluate_missing_modalities(const StudyConfig& config, const std::string& o
       const train::EvalResult result = train::evaluate(model, data.split("test"), options);
       nlohmann::json j = result.to_json();
       j["dropped"] = drop;
-      write_text_atomic(run + "/" + missing_modality_file(drop), j.dump(2) + "\n");
+      write_text_atomic(run.missing_modality(drop), j.dump(2) + "\n");
       std::cerr << "study: " << run_name(spec.teacher, seed) << " without " << drop << ": "
                 << result.summary() << "\n";
     }
@@ -102,17 +101,16 @@ std::vector<std::string> measured_transformers(const models::MultimodalNet& mode
 void evaluate_event_masses(const StudyConfig& config, const std::string& out_dir) {
   for (const auto& job : plan_study(config)) {
     if (!job.teacher.empty()) continue;
-    const std::string run = out_dir + "/runs/" + job.run_name();
-    if (!fs::exists(run + "/metrics.json") || fs::exists(run + "/" + kEventMassFile)) continue;
+    const train::RunDir run = train::study_run_dir(out_dir, job.run_name());
+    if (!run.finished() || fs::exists(run.event_mass())) continue;
     train::CheckpointInfo info;
-    models::MultimodalNet model = train::load_model(run + "/best.pt", torch::kCPU, &info);
+    models::MultimodalNet model = train::load_model(run.best(), torch::kCPU, &info);
     const data::MoseiData data = train::load_checkpoint_data(info);
     const data::Split& test = data.split("test");
     if (!test.has_events()) continue;  // real data: no events, nothing to measure
     const auto masses =
         distill::split_event_mass(model, test, measured_transformers(model), torch::kCPU);
-    write_text_atomic(run + "/" + kEventMassFile,
-                      nlohmann::json{{"network", distill::to_json(masses)}}.dump(2) + "\n");
+    train::write_event_mass_file(run, distill::to_json(masses));
     std::cerr << "study: " << job.run_name() << " event mass (test): " << distill::describe(masses)
               << "\n";
   }
@@ -120,10 +118,10 @@ void evaluate_event_masses(const StudyConfig& config, const std::string& out_dir
 
 namespace {
 
-/// The run directory of `<run>` in the first root that finished it, or "".
-std::string find_run(const std::vector<std::string>& roots, const std::string& run) {
-  const std::string metrics = find_in_runs(roots, run, "metrics.json");
-  return metrics.empty() ? "" : fs::path(metrics).parent_path().string();
+/// The directory of `<run>` in the first root that finished it, or "".
+std::string find_run_path(const std::vector<std::string>& roots, const std::string& run) {
+  const auto dir = find_run(roots, run);
+  return dir ? dir->path : "";
 }
 
 }  // namespace
@@ -142,9 +140,10 @@ std::string write_study_report(const StudyConfig& config, const std::vector<std:
   html.config = config;
   if (config.figure) {
     const auto& f = *config.figure;
-    const std::string teacher = find_run(roots, run_name(f.teacher, 0));
-    const std::string student = find_run(roots, run_name(f.student, 0));
-    const std::string baseline = f.baseline.empty() ? "" : find_run(roots, run_name(f.baseline, 0));
+    const std::string teacher = find_run_path(roots, run_name(f.teacher, 0));
+    const std::string student = find_run_path(roots, run_name(f.student, 0));
+    const std::string baseline =
+        f.baseline.empty() ? "" : find_run_path(roots, run_name(f.baseline, 0));
     if (!teacher.empty() && !student.empty() && (f.baseline.empty() || !baseline.empty())) {
       report::AttentionFigureOptions figure;
       figure.teacher = teacher;
@@ -161,12 +160,11 @@ std::string write_study_report(const StudyConfig& config, const std::vector<std:
        {config.figure ? config.figure->teacher : "", config.figure ? config.figure->student : "",
         config.figure ? config.figure->baseline : ""}) {
     if (name.empty()) continue;
-    const std::string run = find_run(roots, run_name(name, 0));
-    if (run.empty()) continue;
-    const auto metrics = read_json_file(run + "/metrics.json");
-    if (!metrics) continue;
+    const auto run = find_run(roots, run_name(name, 0));
+    if (!run) continue;
+    const train::RunMetrics metrics = train::RunMetrics::load(*run);
     const std::string out = report_dir + "/confusion-" + name + ".png";
-    report::write_confusion_figure(*metrics, "Confusion (test), " + name + " seed 0", out);
+    report::write_confusion_figure(metrics, "Confusion (test), " + name + " seed 0", out);
     html.figures.push_back({"Confusion matrix, " + name + " (seed 0)", out});
   }
   write_text_atomic(report_dir + "/report.html", render_html(html));

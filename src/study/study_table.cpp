@@ -12,47 +12,25 @@
 #include "mmkd/core/json_file.h"
 #include "mmkd/report/run_summary.h"
 #include "mmkd/study/study_plan.h"
+#include "mmkd/train/run_metrics.h"
 
 namespace mmkd::study {
 
 namespace fs = std::filesystem;
 
-std::string missing_modality_file(const std::string& drop) { return "missing-" + drop + ".json"; }
-
-std::string find_in_runs(const std::vector<std::string>& roots, const std::string& run,
-                         const std::string& file) {
+std::optional<train::RunDir> find_run(const std::vector<std::string>& roots,
+                                      const std::string& run) {
   for (const auto& root : roots) {
-    const std::string path = root + "/runs/" + run + "/" + file;
-    if (fs::exists(path)) return path;
+    train::RunDir dir = train::study_run_dir(root, run);
+    if (dir.finished()) return dir;
   }
-  return "";
+  return std::nullopt;
 }
 
 namespace {
 
-std::optional<nlohmann::json> find_run_file(const std::vector<std::string>& roots,
-                                            const std::string& run, const std::string& file) {
-  const std::string path = find_in_runs(roots, run, file);
-  if (path.empty()) return std::nullopt;
-  return read_json_file(path);
-}
-
-void push(std::vector<double>& into, const nlohmann::json& j, const char* pointer,
-          double scale = 1.0) {
-  const nlohmann::json::json_pointer p(pointer);
-  if (j.contains(p) && j.at(p).is_number()) into.push_back(j.at(p).get<double>() * scale);
-}
-
-/// The mean lift over the pairs of `record[network]` (metrics.json's event_mass, or
-/// event-mass.json).
-void push_lift(std::vector<double>& into, const nlohmann::json& record, const char* network) {
-  const nlohmann::json& j = record.contains("event_mass") ? record["event_mass"] : record;
-  if (!j.contains(network)) return;
-  double sum = 0;
-  int count = 0;
-  for (const auto& [pair, v] : j[network].items())
-    if (v.contains("lift") && v["lift"].is_number()) sum += v["lift"].get<double>(), ++count;
-  if (count) into.push_back(sum / count);
+void push(std::vector<double>& into, std::optional<double> value, double scale = 1.0) {
+  if (value) into.push_back(*value * scale);
 }
 
 TableRow read_row(const StudyConfig& config, const std::vector<std::string>& roots,
@@ -64,23 +42,24 @@ TableRow read_row(const StudyConfig& config, const std::vector<std::string>& roo
   row.paper = spec.paper;
   row.expected = config.seeds;
   for (int64_t seed = 0; seed < config.seeds; ++seed) {
-    const std::string run = run_name(spec.name, seed);
-    const auto m = find_run_file(roots, run, "metrics.json");
-    if (!m) continue;
-    push(row.acc7, *m, "/test/classification/accuracy", 100);
-    push(row.f1, *m, "/test/classification/f1_weighted", 100);
-    push(row.f1_macro, *m, "/test/classification/f1_macro", 100);
-    push(row.majority, *m, "/test/majority_rate", 100);
-    push(row.parameters, *m, "/parameters");
-    nlohmann::json latency = m->contains("latency") ? (*m)["latency"] : nlohmann::json::object();
-    if (auto again = find_run_file(roots, run, kLatencyFile)) latency = std::move(*again);
-    push(row.latency_1, latency, "/batch_1/median_ms");
-    push(row.latency_64, latency, "/batch_64/median_ms");
-    push_lift(row.teacher_lift, *m, "teacher");
-    push_lift(row.student_lift, *m, "student");
+    const auto dir = find_run(roots, run_name(spec.name, seed));
+    if (!dir) continue;
+    const train::RunMetrics m = train::RunMetrics::load(*dir);
+    push(row.acc7, m.test_score("accuracy"), 100);
+    push(row.f1, m.test_score("f1_weighted"), 100);
+    push(row.f1_macro, m.test_score("f1_macro"), 100);
+    push(row.majority, m.majority_rate, 100);
+    push(row.parameters, static_cast<double>(m.parameters));
+    nlohmann::json latency = m.latency;
+    if (auto again = read_json_file(dir->latency())) latency = std::move(*again);
+    push(row.latency_1, train::latency_median_ms(latency, 1));
+    push(row.latency_64, train::latency_median_ms(latency, 64));
+    push(row.teacher_lift, m.mean_lift("teacher"));
+    push(row.student_lift, m.mean_lift("student"));
     // A teacher's or lone student's own maps, measured by the study after the run.
-    if (const auto own = find_run_file(roots, run, kEventMassFile); own && kind != "student")
-      push_lift(kind == "teacher" ? row.teacher_lift : row.student_lift, *own, "network");
+    if (const auto own = train::read_event_mass_file(*dir); own && kind != "student")
+      push(kind == "teacher" ? row.teacher_lift : row.student_lift,
+           train::mean_event_mass_lift(*own));
   }
   return row;
 }
@@ -93,11 +72,13 @@ TableRow read_missing_row(const StudyConfig& config, const std::vector<std::stri
   row.kind = "missing-modality";
   row.expected = config.seeds;
   for (int64_t seed = 0; seed < config.seeds; ++seed) {
-    const auto m = find_run_file(roots, run_name(teacher, seed), missing_modality_file(drop));
+    const auto dir = find_run(roots, run_name(teacher, seed));
+    if (!dir) continue;
+    const auto m = read_json_file(dir->missing_modality(drop));
     if (!m) continue;
-    push(row.acc7, *m, "/classification/accuracy", 100);
-    push(row.f1, *m, "/classification/f1_weighted", 100);
-    push(row.f1_macro, *m, "/classification/f1_macro", 100);
+    push(row.acc7, train::eval_score(*m, "accuracy"), 100);
+    push(row.f1, train::eval_score(*m, "f1_weighted"), 100);
+    push(row.f1_macro, train::eval_score(*m, "f1_macro"), 100);
   }
   return row;
 }

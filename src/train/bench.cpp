@@ -58,15 +58,6 @@ std::string fixed(double v, int digits) {
 
 std::string percent(double v) { return fixed(100.0 * v, 1) + "%"; }
 
-/// Sequence-table shape of `tensor` (batch-1 shapes the model reports), or empty.
-std::vector<int64_t> shape_of(const std::vector<models::SequenceRow>& rows,
-                              const std::string& tensor) {
-  for (const auto& row : rows) {
-    if (row.tensor == tensor) return row.shape;
-  }
-  return {};
-}
-
 // Flops of one MulT layer in which query_rows rows attend to tk keys and the K, V projections
 // run over kv_rows rows (the source in cross form, the layer's input in self form).
 double layer_flops(double query_rows, double kv_rows, double tk, double w) {
@@ -207,55 +198,41 @@ nlohmann::json ModelCost::to_json() const {
 
 ModelCost analytic_cost(const models::MultimodalNetImpl& net) {
   ModelCost cost;
-  const auto rows = net.sequence_table();
+  const auto& geometry = net.geometry();
   // Input projections: a Conv1D costs 2 * (weight elements) per output step.
-  const auto lengths = net.projected_lengths(net.input_shape());
-  for (const auto& child : net.named_children()) {
-    const std::string& name = child.key();
-    const auto* conv = child.value()->as<torch::nn::Conv1d>();
-    if (conv == nullptr || name.size() < 2) continue;
-    const char m = name.back();
-    const size_t index = m == 'v' ? 0 : m == 'a' ? 1 : m == 'l' ? 2 : 3;
-    if (index > 2) continue;
-    const double conv_flops = 2.0 * double(conv->weight.numel()) * double(lengths[index]);
+  for (const auto& p : geometry.sequences) {
+    const double weights = double(p.in_dim) * double(p.conv.kernel) * double(p.width);
+    const double conv_flops = 2.0 * weights * double(p.length);
     cost.forward_flops += conv_flops;
     cost.inference_flops += conv_flops;
-    cost.activation_bytes += 4.0 * double(lengths[index] * conv->weight.size(0));
+    cost.activation_bytes += 4.0 * double(p.length * p.width);
   }
-  for (const auto& spec : net.transformer_specs()) {
-    const std::string& name = spec.name;
-    const auto encoder = net.transformer(name);
-    const auto& o = encoder->options;
-    const auto logits = shape_of(rows, name + " logits");  // {1, H, Tq, Tk}
-    MMKD_CHECK(logits.size() == 4, "analytic_cost: no logits shape for transformer ", name);
-    const double tq = double(logits[2]), tk = double(logits[3]), h = double(logits[1]);
-    const double w = double(o.embed_dim());
-    const bool cross = spec.key != spec.query;  // a memory attends to itself
+  for (const auto& t : geometry.transformers) {
+    const double tq = double(t.query_length), tk = double(t.key_length), h = double(t.heads);
+    const double w = double(t.width), layers = double(t.layers);
+    const bool cross = !t.self_attention();
     const double kv_tokens = cross ? tk : 0.0;  // self-attention projects Q,K,V from one input
     const double kv_rows = cross ? tk : tq;
     const double per_layer = layer_flops(tq, kv_rows, tk, w);
-    cost.forward_flops += double(o.layers()) * per_layer;
+    cost.forward_flops += layers * per_layer;
     // Inference computes only the read-out row where TransformerEncoder::forward's
     // last_row_only allows it: every layer in cross form, the last layer in self form.
-    const bool last_row = net.config().readout == models::Readout::kLast && spec.read_out;
+    const bool last_row = net.config().readout == models::Readout::kLast && t.read_out;
     const double row_layer = layer_flops(1.0, kv_rows, tk, w);
-    cost.inference_flops += !last_row ? double(o.layers()) * per_layer
-                            : cross   ? double(o.layers()) * row_layer
-                                      : double(o.layers() - 1) * per_layer + row_layer;
-    cost.attention_flops += double(o.layers()) * 4.0 * tq * tk * w;
+    cost.inference_flops += !last_row ? layers * per_layer
+                            : cross   ? layers * row_layer
+                                      : (layers - 1) * per_layer + row_layer;
+    cost.attention_flops += layers * 4.0 * tq * tk * w;
     // Per layer, autograd keeps about 18 [Tq,w] tensors (LayerNorms, projections, residuals,
     // dropout masks, the 4w-wide FFN activations count 4 each) and 3 [Tk,w] for cross keys.
-    cost.activation_bytes += double(o.layers()) * 4.0 * (18.0 * tq * w + 3.0 * kv_tokens * w);
+    cost.activation_bytes += layers * 4.0 * (18.0 * tq * w + 3.0 * kv_tokens * w);
     // Materialised attention: logits, softmax and dropped weights (float) + a bool mask.
-    cost.map_bytes += double(o.layers()) * h * tq * tk * 13.0;
+    cost.map_bytes += layers * h * tq * tk * 13.0;
   }
-  const auto head = shape_of(rows, "readout concat h");
-  if (head.size() == 2) {
-    const double dim = double(head[1]);
-    const double head_flops = 2.0 * (2.0 * dim * dim + dim * double(net.config().output_dim()));
-    cost.forward_flops += head_flops;
-    cost.inference_flops += head_flops;
-  }
+  const double dim = double(geometry.readout_dim);
+  const double head_flops = 2.0 * (2.0 * dim * dim + dim * double(geometry.output_dim));
+  cost.forward_flops += head_flops;
+  cost.inference_flops += head_flops;
   cost.train_flops = 3.0 * cost.forward_flops;
   cost.parameters = net.parameter_count();
   cost.parameter_bytes = 4.0 * double(cost.parameters);

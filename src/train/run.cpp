@@ -3,7 +3,6 @@
 #include <iostream>
 #include <thread>
 
-#include "mmkd/core/atomic_file.h"
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
@@ -33,30 +32,28 @@ models::MultimodalNet build_seeded_model(const RunConfig& config, const models::
   return models::build_model(config.model, shape);
 }
 
-nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
-                          const data::MoseiData& data, const FitResult& fit,
-                          const nlohmann::json& extra) {
+RunMetrics finish_run(const RunConfig& config, const RunDir& dir, const data::MoseiData& data,
+                      const FitResult& fit, const nlohmann::json& extra) {
   const torch::Device device = parse_device(config.train.device);
   CheckpointInfo info;
-  models::MultimodalNet best = load_model(paths.best(), device, &info);
+  models::MultimodalNet best = load_model(dir.best(), device, &info);
   EvalOptions options;
   options.batch_size = config.train.eval_batch_size;
   options.device = device;
   const EvalResult test = evaluate(best, data.split("test"), options);
-  nlohmann::json metrics;
-  metrics["model"] = best->config().describe();
-  metrics["data"] = config.data.describe();
-  metrics["best_epoch"] = fit.best_epoch;
-  metrics["best_val_loss"] = fit.best_val_loss;
-  metrics["epochs"] = fit.epochs_completed;
-  metrics["test"] = test.to_json();
-  metrics["test"]["majority_rate"] =
-      majority_class_rate(sentiment_to_class(data.split("test").labels));
-  metrics["parameters"] = best->parameter_count();
-  metrics["projection_parameters"] = best->projection_parameter_count();
-  metrics["latency"] = latency_record(best, device);
-  for (const auto& [key, value] : extra.items()) metrics[key] = value;
-  write_text_atomic(paths.metrics(), metrics.dump(2) + "\n");
+  RunMetrics metrics;
+  metrics.model = best->config().describe();
+  metrics.data = config.data.describe();
+  metrics.best_epoch = fit.best_epoch;
+  metrics.best_val_loss = fit.best_val_loss;
+  metrics.epochs = fit.epochs_completed;
+  metrics.test = test.to_json();
+  metrics.majority_rate = majority_class_rate(sentiment_to_class(data.split("test").labels));
+  metrics.parameters = best->parameter_count();
+  metrics.projection_parameters = best->projection_parameter_count();
+  metrics.latency = latency_record(best, device);
+  metrics.extra = extra;
+  metrics.write(dir);
   std::cerr << "test: " << test.summary() << "\n";
   return metrics;
 }
@@ -66,7 +63,7 @@ data::MoseiData load_checkpoint_data(const CheckpointInfo& info) {
   return data::load_data(data::parse_data_config(stored["data"], "data"));
 }
 
-nlohmann::json run_training(const RunConfig& config, const std::string& run_dir, bool resume) {
+RunMetrics run_training(const RunConfig& config, const RunDir& dir, bool resume) {
   set_threads(config.train.threads);
   std::cerr << "data: " << config.data.describe() << "\n";
   const data::MoseiData data = data::load_data(config.data);
@@ -75,10 +72,9 @@ nlohmann::json run_training(const RunConfig& config, const std::string& run_dir,
   std::cerr << "model: " << model->config().describe() << ", " << model->parameter_count()
             << " parameters, inputs " << shape.describe() << "\n";
   TaskObjective objective(config.model);
-  RunPaths paths{run_dir};
-  Trainer trainer(config, paths, model, objective, data);
+  Trainer trainer(config, dir, model, objective, data);
   const FitResult fit = trainer.fit(resume);
-  return finish_run(config, paths, data, fit);
+  return finish_run(config, dir, data, fit);
 }
 
 }  // namespace mmkd::train

@@ -88,10 +88,10 @@ torch::Device parse_device(const std::string& name) {
   return device;
 }
 
-Trainer::Trainer(RunConfig config, RunPaths paths, models::MultimodalNet model,
-                 Objective& objective, const data::MoseiData& data)
+Trainer::Trainer(RunConfig config, RunDir dir, models::MultimodalNet model, Objective& objective,
+                 const data::MoseiData& data)
     : config_(std::move(config)),
-      paths_(std::move(paths)),
+      dir_(std::move(dir)),
       model_(std::move(model)),
       objective_(objective),
       data_(data),
@@ -142,7 +142,7 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
         batch);
     const double value = loss.total.item<double>();
     MMKD_CHECK(std::isfinite(value), "epoch ", epoch + 1, ", batch ", i + 1, ": the loss is ",
-               value, "; training stopped. The last good checkpoint is ", paths_.last(),
+               value, "; training stopped. The last good checkpoint is ", dir_.last(),
                " (lower train.lr or check the data for extreme values)");
     if (config_.train.clip > 0) {
       // The network and the distillation heads are clipped apart: the heads' gradients must not
@@ -178,11 +178,11 @@ void Trainer::write_log() const {
     if (!extra_header.empty()) csv << "," << r.extra;
     csv << "\n";
   }
-  write_text_atomic(paths_.log(), csv.str());
+  write_text_atomic(dir_.log(), csv.str());
 }
 
 void Trainer::restore_log(int64_t epochs) {
-  std::ifstream in(paths_.log());
+  std::ifstream in(dir_.log());
   std::string line;
   std::getline(in, line);  // header
   while (std::getline(in, line) && static_cast<int64_t>(log_.size()) < epochs) {
@@ -201,7 +201,7 @@ void Trainer::restore_log(int64_t epochs) {
 }
 
 FitResult Trainer::fit(bool resume) {
-  std::filesystem::create_directories(paths_.dir);
+  std::filesystem::create_directories(dir_.path);
   model_->to(device_);
   objective_.to(device_);
   torch::optim::Adam optimizer(
@@ -218,8 +218,8 @@ FitResult Trainer::fit(bool resume) {
   info.best_val_loss = std::numeric_limits<double>::infinity();
   FitResult result;
   const TrainingState state{&optimizer, &objective_, true};
-  if (resume && std::filesystem::exists(paths_.last())) {
-    const CheckpointInfo stored = load_checkpoint_into(paths_.last(), model_, state);
+  if (resume && std::filesystem::exists(dir_.last())) {
+    const CheckpointInfo stored = load_checkpoint_into(dir_.last(), model_, state);
     model_->to(device_);
     move_adam_state_to_params(optimizer);
     info.epoch = stored.epoch;
@@ -229,9 +229,9 @@ FitResult Trainer::fit(bool resume) {
         PlateauSchedulerState::from_json(nlohmann::json::parse(stored.scheduler_json)));
     restore_log(info.epoch);
     result.resumed = true;
-    std::cerr << "resuming " << paths_.dir << " after epoch " << info.epoch << "\n";
+    std::cerr << "resuming " << dir_.path << " after epoch " << info.epoch << "\n";
   }
-  write_text_atomic(paths_.config(), YAML::Dump(config_.resolved()) + "\n");
+  write_text_atomic(dir_.config(), YAML::Dump(config_.resolved()) + "\n");
   taps_ = objective_.taps();
   if (use_cuda_graphs(config_.train.cuda_graphs, device_)) {
     graphed_ = make_graphed_train_step([this](const data::Batch& b) { return forward_backward(b); },
@@ -263,9 +263,9 @@ FitResult Trainer::fit(bool resume) {
     if (improved) {
       info.best_val_loss = val.loss;
       info.best_epoch = epoch + 1;
-      save_checkpoint(paths_.best(), model_, info);
+      save_checkpoint(dir_.best(), model_, info);
     }
-    save_checkpoint(paths_.last(), model_, info, state);
+    save_checkpoint(dir_.last(), model_, info, state);
     log_.push_back(record);
     write_log();
     const double per_epoch = seconds_since(run_start) / static_cast<double>(epoch + 1 - first);

@@ -29,7 +29,8 @@ TEST(DistillShapes, DownsampledProxiesGiveTheTeachersMapShapeForEveryPair) {
       auto student = models::build_model(
           student_config(pairing.student, models::ProxyMode::kDownsample), shape);
       for (const auto& pair : pairing.pairs) {
-        EXPECT_EQ(map_shape(student, pair.student), map_shape(teacher, pair.teacher))
+        EXPECT_EQ(student->geometry().transformer(pair.student).map_shape(),
+                  teacher->geometry().transformer(pair.teacher).map_shape())
             << "configuration " << pairing.id << " pair " << pair.student << " at "
             << shape.describe();
       }

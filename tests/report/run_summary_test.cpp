@@ -15,14 +15,14 @@ using mmkd::testing::TempDir;
 
 void write_run(const std::string& dir, double acc, double f1, double lift) {
   std::filesystem::create_directories(dir);
-  nlohmann::json m;
-  m["test"]["classification"] = {{"accuracy", acc}, {"f1_weighted", f1}, {"f1_macro", 0.2}};
-  m["test"]["majority_rate"] = 0.31;
-  m["parameters"] = 1000;
-  m["latency"]["batch_1"]["median_ms"] = 2.0;
-  m["event_mass"]["student"]["V<-A"] = {{"lift", lift}};
-  m["event_mass"]["student"]["V<-L"] = {{"lift", lift + 0.2}};
-  std::ofstream(dir + "/metrics.json") << m.dump();
+  train::RunMetrics m;
+  m.test["classification"] = {{"accuracy", acc}, {"f1_weighted", f1}, {"f1_macro", 0.2}};
+  m.majority_rate = 0.31;
+  m.parameters = 1000;
+  m.latency["batch_1"]["median_ms"] = 2.0;
+  m.extra["event_mass"]["student"]["V<-A"] = {{"lift", lift}};
+  m.extra["event_mass"]["student"]["V<-L"] = {{"lift", lift + 0.2}};
+  m.write(train::RunDir{dir});
 }
 
 TEST(RunSummary, MeanAndSampleStdOverSeeds) {

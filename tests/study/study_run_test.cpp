@@ -6,10 +6,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
 #include "../support/cli.h"
+#include "mmkd/core/error.h"
+#include "mmkd/study/job_runner.h"
 #include "mmkd/study/study_run.h"
 
 namespace mmkd {
@@ -156,6 +159,27 @@ TEST(StudyRun, DryRunListsCommandsAndRunsNothing) {
             std::string::npos)
       << result.output;
   EXPECT_FALSE(fs::exists(dir / "out/runs"));
+}
+
+TEST(StudyRun, RunsStartOnlyFromASingleThreadedProcess) {
+  // fork() copies only the calling thread: with another thread alive (as LibTorch's OpenMP pool
+  // stays once used) a child's first parallel region would hang, so the runner refuses instead.
+  TempDir dir("study_threads");
+  study::Job job;
+  job.group = "alone";
+  job.config = repo_path("configs/student_5.yaml");
+  std::promise<void> stop;
+  std::thread other([done = stop.get_future()]() mutable { done.wait(); });
+  try {
+    study::run_jobs({job}, dir / "out", study::RunnerOptions{});
+    ADD_FAILURE() << "run_jobs forked from a multi-threaded process";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("need a single-threaded parent"), std::string::npos)
+        << e.what();
+  }
+  stop.set_value();
+  other.join();
+  EXPECT_FALSE(fs::exists(dir / "out/runs/alone-seed0/config.yaml"));
 }
 
 TEST(StudyRun, FailedTeacherStopsItsStudentsAndTheStudyReportsIt) {

@@ -7,6 +7,7 @@
 
 #include "../support/cli.h"
 #include "mmkd/study/html_report.h"
+#include "mmkd/train/run_metrics.h"
 
 namespace mmkd::study {
 namespace {
@@ -16,17 +17,19 @@ using testing::TempDir;
 
 void write_metrics(const std::string& root, const std::string& run, double acc, double f1,
                    double lift) {
-  fs::create_directories(root + "/runs/" + run);
-  nlohmann::json m;
-  m["test"]["classification"] = {{"accuracy", acc}, {"f1_weighted", f1}, {"f1_macro", f1 / 2}};
-  m["test"]["majority_rate"] = 0.4;
-  m["parameters"] = 1000;
-  m["latency"]["batch_1"]["median_ms"] = 2.0;
-  m["latency"]["batch_64"]["median_ms"] = 20.0;
+  const train::RunDir dir = train::study_run_dir(root, run);
+  fs::create_directories(dir.path);
+  train::RunMetrics m;
+  m.test["classification"] = {{"accuracy", acc}, {"f1_weighted", f1}, {"f1_macro", f1 / 2}};
+  m.majority_rate = 0.4;
+  m.parameters = 1000;
+  m.latency["batch_1"]["median_ms"] = 2.0;
+  m.latency["batch_64"]["median_ms"] = 20.0;
   if (lift > 0)
-    m["event_mass"] = {{"teacher", {{"V<-A", {{"lift", lift}}}, {"V<-L", {{"lift", lift + 1}}}}},
-                       {"student", {{"V<-A", {{"lift", 1.0}}}}}};
-  std::ofstream(root + "/runs/" + run + "/metrics.json") << m.dump();
+    m.extra["event_mass"] = {
+        {"teacher", {{"V<-A", {{"lift", lift}}}, {"V<-L", {{"lift", lift + 1}}}}},
+        {"student", {{"V<-A", {{"lift", 1.0}}}}}};
+  m.write(dir);
 }
 
 StudyConfig two_rows() {

@@ -157,7 +157,7 @@ TEST(Trainer, Bf16AutocastTrainsAndChangesTheArithmetic) {
     data::MoseiData data = data::load_data(config.data);
     models::MultimodalNet model = build_seeded_model(config, input_shape_of(data));
     TaskObjective objective(config.model);
-    Trainer trainer(config, RunPaths{dir / mode}, model, objective, data);
+    Trainer trainer(config, RunDir{dir / mode}, model, objective, data);
     const FitResult result = trainer.fit(false);
     EXPECT_EQ(result.epochs_completed, 1);
     EXPECT_TRUE(std::isfinite(result.best_val_loss)) << mode;
@@ -204,7 +204,7 @@ TEST(Trainer, NanLossStopsNamingEpochAndBatch) {
   data.splits["train"].features[0].fill_(3e38);
   models::MultimodalNet model = build_seeded_model(config, input_shape_of(data));
   TaskObjective objective(config.model);
-  Trainer trainer(config, RunPaths{dir.str()}, model, objective, data);
+  Trainer trainer(config, RunDir{dir.str()}, model, objective, data);
   try {
     trainer.fit(false);
     FAIL() << "a non-finite loss must stop training";

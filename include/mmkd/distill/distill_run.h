@@ -6,15 +6,16 @@
 
 #include "mmkd/models/multimodal_net.h"
 #include "mmkd/train/run_config.h"
+#include "mmkd/train/run_metrics.h"
 
 namespace mmkd::distill {
 
 /// The checkpoint a `distill.teacher` value names: a run directory (its best.pt) or a file.
 std::string teacher_checkpoint(const std::string& run_or_checkpoint);
 
-/// Trains the student of `config` with the `distill:` section's method in `run_dir`; writes
+/// Trains the student of `config` with the `distill:` section's terms in `dir`; writes
 /// metrics.json with the test metrics and the event mass of teacher and student maps.
-nlohmann::json run_distillation(const train::RunConfig& config, const std::string& run_dir,
-                                bool resume);
+train::RunMetrics run_distillation(const train::RunConfig& config, const train::RunDir& dir,
+                                   bool resume);
 
 }  // namespace mmkd::distill

@@ -22,14 +22,4 @@ struct SequenceMasks {
 /// The masks of `model`'s projected sequences for `batch` (which must hold events).
 SequenceMasks sequence_masks(const models::MultimodalNet& model, const data::Batch& batch);
 
-/// [Tq, Tk] of the attention map of transformer `name` ("K<-Q" or "mem:Q") in `model`.
-std::array<int64_t, 2> map_shape(const models::MultimodalNet& model, const std::string& name);
-
-/// Width of the penultimate vector h' (the input of the output layer).
-int64_t penultimate_dim(const models::MultimodalNet& model);
-
-/// Query and key modalities of a transformer named "K<-Q" (or "mem:Q", whose keys are its own
-/// sequence); false for any other name.
-bool pair_modalities(const std::string& name, data::Modality& query, data::Modality& key);
-
 }  // namespace mmkd::distill

@@ -36,9 +36,10 @@ struct TransformerSpec {
 std::string transformer_name(Modality key, Modality query);
 /// "mem:Q".
 std::string memory_name(Modality query);
-/// Module name in state dicts, MulT style: "K<-Q" -> "trans_q_with_k", "mem:Q" -> "trans_q_mem"
-/// (letters v, a, l).
-std::string module_name(const std::string& transformer_name);
+/// Module names in state dicts, MulT style (letters v, a, l): K<-Q is "trans_q_with_k", mem:Q
+/// is "trans_q_mem".
+std::string module_name(Modality key, Modality query);
+std::string memory_module_name(Modality query);
 
 std::vector<Stage> teacher_stages(TeacherArch arch);
 std::vector<Stage> student_stages(StudentArch arch);

@@ -12,6 +12,7 @@
 
 #include "mmkd/models/architecture.h"
 #include "mmkd/models/model_config.h"
+#include "mmkd/models/model_geometry.h"
 #include "mmkd/nn/transformer_encoder.h"
 
 namespace mmkd::models {
@@ -47,12 +48,6 @@ struct ParameterRow {
   int64_t parameters;
 };
 
-/// One tensor the model sees, with its shape for batch 1 (e.g. "map A<-V", {1, Tq, Tk}).
-struct SequenceRow {
-  std::string tensor;
-  std::vector<int64_t> shape;
-};
-
 /// MulT's output head: h' = W2 Drop_out(ReLU(W1 h)) + h, logits = W_out h'.
 /// 2(D^2+D) + D*out + out parameters (plain nn.Linear init, as MulT).
 class ResidualHeadImpl : public torch::nn::Module {
@@ -81,16 +76,12 @@ class MultimodalNetImpl : public torch::nn::Module {
   ModelOutput forward(const ModelInputs& inputs, const TapRequest& request = {});
 
   const ModelConfig& config() const { return config_; }
-  const InputShape& input_shape() const { return shape_; }
+  const InputShape& input_shape() const { return geometry_.input; }
+  /// Shapes of every sequence, transformer and head vector for the construction InputShape.
+  const ModelGeometry& geometry() const { return geometry_; }
   /// Every transformer's paper name, in execution order.
-  std::vector<std::string> transformer_names() const;
-  /// Every transformer's description (name, query and key modality, memory, read-out), in
-  /// execution order.
-  const std::vector<TransformerSpec>& transformer_specs() const { return specs_; }
-  bool has_transformer(const std::string& name) const;
-  /// Whether `name`'s output goes straight to the readout (a memory, or a transformer of a stage
-  /// without one) rather than into a memory transformer.
-  bool is_read_out(const std::string& name) const;
+  std::vector<std::string> transformer_names() const { return geometry_.transformer_names(); }
+  bool has_transformer(const std::string& name) const { return geometry_.find(name) != nullptr; }
   /// The transformer called `name`; throws mmkd::Error naming the valid ones otherwise.
   nn::TransformerEncoder transformer(const std::string& name) const;
 
@@ -99,26 +90,18 @@ class MultimodalNetImpl : public torch::nn::Module {
   int64_t parameter_count() const;
   /// Parameters of the input projections (teacher Conv1Ds, student proxies).
   virtual int64_t projection_parameter_count() const = 0;
-  /// Shapes (batch 1) of the inputs, the projected sequences, each transformer's output and
-  /// attention map, readouts and the head's vectors, for the construction InputShape.
-  std::vector<SequenceRow> sequence_table() const;
-  /// Lengths of the three projected sequences (V, A, L or V_S, A_S, L_S) for the input shape.
-  virtual std::array<int64_t, 3> projected_lengths(const InputShape& shape) const = 0;
 
  protected:
   /// Projects the inputs to three width-d sequences [B,T,d] and their padding masks (undefined
   /// when none).
   virtual void project(const ModelInputs& inputs, std::array<torch::Tensor, 3>& sequences,
                        std::array<torch::Tensor, 3>& padding) = 0;
-  /// Names of the projection modules in parameter_table(), by modality.
-  virtual std::array<std::string, 3> projection_names() const = 0;
   /// Builds the transformers and head; subclasses call it after registering projections.
   void build_stages();
 
   ModelConfig config_;
-  InputShape shape_;
+  ModelGeometry geometry_;
   std::vector<Stage> stages_;
-  std::vector<TransformerSpec> specs_;
   std::map<std::string, nn::TransformerEncoder> transformers_;
   ResidualHead head{nullptr};
 };

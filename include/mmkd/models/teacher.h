@@ -14,7 +14,6 @@ class TeacherImpl : public MultimodalNetImpl {
   TeacherImpl(const ModelConfig& config, const InputShape& shape);
 
   int64_t projection_parameter_count() const override;
-  std::array<int64_t, 3> projected_lengths(const InputShape& shape) const override;
 
   /// proj_v, proj_a, proj_l.
   std::array<torch::nn::Conv1d, 3> projections{nullptr, nullptr, nullptr};
@@ -22,7 +21,6 @@ class TeacherImpl : public MultimodalNetImpl {
  protected:
   void project(const ModelInputs& inputs, std::array<torch::Tensor, 3>& sequences,
                std::array<torch::Tensor, 3>& padding) override;
-  std::array<std::string, 3> projection_names() const override;
 };
 TORCH_MODULE(Teacher);
 

@@ -3,9 +3,10 @@
 // Also confusion matrices as images.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "mmkd/train/run_metrics.h"
 
 namespace mmkd::report {
 
@@ -23,8 +24,8 @@ struct AttentionFigureOptions {
 /// Writes the figure; returns a one-line description of what it shows.
 std::string write_attention_figure(const AttentionFigureOptions& options);
 
-/// Writes the 7x7 confusion matrix of a run's metrics.json (test.classification.confusion).
-void write_confusion_figure(const nlohmann::json& metrics, const std::string& title,
+/// Writes the 7x7 test confusion matrix of a finished run.
+void write_confusion_figure(const train::RunMetrics& metrics, const std::string& title,
                             const std::string& out);
 
 }  // namespace mmkd::report

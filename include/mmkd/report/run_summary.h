@@ -2,9 +2,10 @@
 // seeds as mean ± std (runs named <group>-seed<k>).
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "mmkd/train/run_metrics.h"
 
 namespace mmkd::report {
 
@@ -12,7 +13,7 @@ namespace mmkd::report {
 struct RunResult {
   std::string dir;
   std::string group;  ///< directory name without its "-seed<k>" suffix
-  nlohmann::json metrics;
+  train::RunMetrics metrics;
 };
 
 /// Reads `<dir>/metrics.json` of every run; errors name a directory without one.

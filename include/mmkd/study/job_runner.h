@@ -1,17 +1,17 @@
-// Runs a study's jobs as `mmkd train` / `mmkd distill` child processes, several at a time, and
-// makes a study resumable: a run with metrics.json is finished and skipped, a run with last.pt is
-// continued with --resume, anything else starts afresh.
+// Runs a study's jobs, several at a time, each through distill::execute_run in a child process of
+// its own, and makes a study resumable: a finished run is skipped, a run with a checkpoint is
+// continued, anything else starts afresh.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "mmkd/distill/run_request.h"
 #include "mmkd/study/study_plan.h"
 
 namespace mmkd::study {
 
 struct RunnerOptions {
-  std::string executable;   ///< the mmkd binary the jobs run
   int64_t jobs = 1;         ///< runs at a time
   int64_t threads = 0;      ///< intra-op threads per run; 0 = cores / jobs (at least 1)
   std::string device;       ///< passed as --device when set
@@ -35,8 +35,8 @@ struct JobOutcome {
 std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string& out_dir,
                                  const RunnerOptions& options);
 
-/// The command line of `job` (for logs and the dry run): mmkd train|distill ... --run DIR.
-std::vector<std::string> job_command(const Job& job, const std::string& out_dir,
-                                     const RunnerOptions& options);
+/// What `job` asks of execute_run now: a new run in `<out>/runs/<job>`, or its continuation.
+distill::RunRequest job_request(const Job& job, const std::string& out_dir,
+                                const RunnerOptions& options);
 
 }  // namespace mmkd::study

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mmkd/study/study_config.h"
+#include "mmkd/train/run_dir.h"
 
 namespace mmkd::study {
 
@@ -37,18 +38,9 @@ std::string table_markdown(const std::vector<TableRow>& rows);
 /// CSV with mean and std in separate columns (percent for accuracy and F1).
 std::string table_csv(const std::vector<TableRow>& rows);
 
-/// `<root>/runs/<run>/<file>` in the first of `roots` that has it, or "" (shards' directories are
-/// searched in the order given: the first holding a run wins).
-std::string find_in_runs(const std::vector<std::string>& roots, const std::string& run,
-                         const std::string& file);
-
-/// Where a teacher's or lone student's own event mass is cached in its run directory.
-inline constexpr const char* kEventMassFile = "event-mass.json";
-/// A run's latency measured again after training (`mmkd latency --write`); the table prefers it
-/// to the one in metrics.json.
-inline constexpr const char* kLatencyFile = "latency.json";
-
-/// The file name of a missing-modality result inside a teacher run: "missing-audio,text.json".
-std::string missing_modality_file(const std::string& drop);
+/// The run called `run` in the first of `roots` that finished it (shards' directories are
+/// searched in the order given), or nullopt.
+std::optional<train::RunDir> find_run(const std::vector<std::string>& roots,
+                                      const std::string& run);
 
 }  // namespace mmkd::study

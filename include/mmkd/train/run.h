@@ -9,6 +9,7 @@
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/objective.h"
 #include "mmkd/train/run_config.h"
+#include "mmkd/train/run_metrics.h"
 #include "mmkd/train/trainer.h"
 
 namespace mmkd::train {
@@ -24,14 +25,13 @@ models::MultimodalNet build_seeded_model(const RunConfig& config, const models::
 
 /// Evaluates the run's `best` checkpoint on test and measures latency; writes metrics.json once,
 /// with `extra`'s keys added (a run is finished exactly when that file exists).
-nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
-                          const data::MoseiData& data, const FitResult& fit,
-                          const nlohmann::json& extra = nlohmann::json::object());
+RunMetrics finish_run(const RunConfig& config, const RunDir& dir, const data::MoseiData& data,
+                      const FitResult& fit, const nlohmann::json& extra = nlohmann::json::object());
 
 /// The data a checkpoint was trained on, from its stored config.
 data::MoseiData load_checkpoint_data(const CheckpointInfo& info);
 
 /// `mmkd train`: trains the network of `config` alone (L_c only) in `run_dir`.
-nlohmann::json run_training(const RunConfig& config, const std::string& run_dir, bool resume);
+RunMetrics run_training(const RunConfig& config, const RunDir& dir, bool resume);
 
 }  // namespace mmkd::train

@@ -11,6 +11,7 @@
 #include "mmkd/train/graphed_step.h"
 #include "mmkd/train/objective.h"
 #include "mmkd/train/run_config.h"
+#include "mmkd/train/run_dir.h"
 
 namespace mmkd::train {
 
@@ -31,23 +32,13 @@ struct FitResult {
   bool resumed = false;
 };
 
-/// Paths inside a run directory.
-struct RunPaths {
-  std::string dir;
-  std::string config() const { return dir + "/config.yaml"; }
-  std::string log() const { return dir + "/log.csv"; }
-  std::string metrics() const { return dir + "/metrics.json"; }
-  std::string best() const { return dir + "/best.pt"; }
-  std::string last() const { return dir + "/last.pt"; }
-};
-
 class Trainer {
  public:
   /// `model` must be built from config.model and already seeded; `objective` computes the loss.
-  Trainer(RunConfig config, RunPaths paths, models::MultimodalNet model, Objective& objective,
+  Trainer(RunConfig config, RunDir dir, models::MultimodalNet model, Objective& objective,
           const data::MoseiData& data);
 
-  /// Trains to config.train.epochs. With `resume`, continues from paths.last() (same weights at
+  /// Trains to config.train.epochs. With `resume`, continues from dir.last() (same weights at
   /// the end as an uninterrupted run: same seed, one thread).
   FitResult fit(bool resume);
 
@@ -63,7 +54,7 @@ class Trainer {
   void restore_log(int64_t epochs);
 
   RunConfig config_;
-  RunPaths paths_;
+  RunDir dir_;
   models::MultimodalNet model_;
   Objective& objective_;
   const data::MoseiData& data_;

@@ -64,7 +64,7 @@ class CrdTerm : public KdTerm {
     if (level_ == Level::kFinal || level_ == Level::kPenultimate) {
       const bool final = level_ == Level::kFinal;
       const auto width = [&](const models::MultimodalNet& net) {
-        return final ? net->config().output_dim() : penultimate_dim(net);
+        return final ? net->geometry().output_dim : net->geometry().penultimate_dim();
       };
       vector_ = context.heads->register_module(
           context.head_prefix + "crd",
@@ -80,15 +80,16 @@ class CrdTerm : public KdTerm {
     row_options.crd.num_negatives = row_negatives;
     row_options.memory_budget_bytes = static_cast<int64_t>(budget_gib * (1LL << 30));
     for (size_t p = 0; p < pairs_.size(); ++p) {
-      const auto s = map_shape(context.student, pairs_[p].student);
-      const auto t = map_shape(context.teacher, pairs_[p].teacher);
-      const int64_t s_dim = maps ? s[1] : context.student->config().d_model;
-      const int64_t t_dim = maps ? t[1] : context.teacher->config().d_model;
+      const auto& s = context.student->geometry().transformer(pairs_[p].student);
+      const auto& t = context.teacher->geometry().transformer(pairs_[p].teacher);
+      // A row is a query step's map row (Tk wide) or its post-attention output (width wide).
+      const int64_t s_dim = maps ? s.key_length : s.width;
+      const int64_t t_dim = maps ? t.key_length : t.width;
       rows_.emplace_back();
       for (int64_t l = 0; l < context.student->config().layers; ++l) {
         rows_.back().push_back(context.heads->register_module(
             context.head_prefix + "crd_pair" + std::to_string(p) + "_layer" + std::to_string(l),
-            CrdRowLoss(s_dim, t_dim, s[0], context.sample_classes, row_options)));
+            CrdRowLoss(s_dim, t_dim, s.query_length, context.sample_classes, row_options)));
       }
     }
   }

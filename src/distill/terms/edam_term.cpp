@@ -24,8 +24,8 @@ class EdamTerm : public KdTerm {
       return;
     }
     for (size_t p = 0; p < pairs_.size(); ++p) {
-      const auto s = map_shape(context.student, pairs_[p].student);
-      const auto t = map_shape(context.teacher, pairs_[p].teacher);
+      const auto s = context.student->geometry().transformer(pairs_[p].student).map_shape();
+      const auto t = context.teacher->geometry().transformer(pairs_[p].teacher).map_shape();
       upsamplers_.emplace_back();
       for (int64_t l = 0; l < context.student->config().layers; ++l) {
         upsamplers_.back().push_back(context.heads->register_module(

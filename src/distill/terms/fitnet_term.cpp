@@ -12,7 +12,8 @@ class FitnetTerm : public KdTerm {
   FitnetTerm(const TermSpec& /*spec*/, KdTermContext& context) {
     regressor_ = context.heads->register_module(
         context.head_prefix + "fitnet_regressor",
-        torch::nn::Linear(penultimate_dim(context.student), penultimate_dim(context.teacher)));
+        torch::nn::Linear(context.student->geometry().penultimate_dim(),
+                          context.teacher->geometry().penultimate_dim()));
   }
 
   torch::Tensor loss(const KdTermInputs& in) override {

@@ -33,9 +33,9 @@ class IdealMapTerm : public KdTerm {
     // One mean over every (pair, layer): all pairs' layers share the masks of the same batch.
     std::vector<torch::Tensor> terms;
     for (const auto& pair : pairs_) {
-      data::Modality q, k;
-      MMKD_CHECK(pair_modalities(pair.student, q, k), "ideal_map: pair ", pair.student);
-      const auto qi = data::modality_index(q), ki = data::modality_index(k);
+      const auto& transformer = student_->geometry().transformer(pair.student);
+      const auto qi = data::modality_index(transformer.query);
+      const auto ki = data::modality_index(transformer.key);
       const auto& taps = in.student.taps.at(pair.student);
       const torch::Tensor& logits = taps.front().logits;
       const torch::Tensor future =
