@@ -211,7 +211,8 @@ void register_bench_commands(CLI::App& app) {
                   "or Tv,Ta,Tl")
       ->capture_default_str();
   cmd->add_option("--batch", args->batch, "Training batch")->capture_default_str();
-  cmd->add_option("--threads", args->threads, "LibTorch intra-op threads (0 = all cores)")
+  cmd->add_option("--threads", args->threads,
+                  "LibTorch intra-op threads (0 = one per core other processes leave free)")
       ->capture_default_str();
   cmd->add_option(
          "--kd", args->kd,

@@ -160,7 +160,7 @@ void register_study_commands(CLI::App& app) {
   demo->add_option("--out", demo_args->out, "where the runs and the report go")
       ->capture_default_str();
   demo->add_option("--epochs", demo_args->epochs, "train.epochs of every run");
-  demo->add_option("--threads", demo_args->threads, "intra-op threads (0 = all cores)");
+  demo->add_option("--threads", demo_args->threads, "intra-op threads (0 = one per free core)");
   demo->add_option("--run-set", demo_args->run_overrides, "override a key of every run");
   demo->callback([demo_args] {
     run_study_command(*demo_args);

@@ -153,7 +153,8 @@ void add_run_options(CLI::App* command, TrainArgs& args) {
   command->add_option("--run", args.request.run_dir,
                       "run directory (default runs/<config>-seed<seed>)");
   command->add_option("--resume", args.resume, "continue the run in this directory");
-  command->add_option("--threads", args.request.threads, "intra-op threads (0 = all cores)");
+  command->add_option("--threads", args.request.threads,
+                      "intra-op threads (0 = one per free core)");
   command->add_option("--device", args.request.device, "cpu | cuda | cuda:N");
 }
 
@@ -202,7 +203,7 @@ void register_train_commands(CLI::App& app) {
   eval->add_option("--split", eval_args->split, "train | valid | test")->capture_default_str();
   eval->add_option("--drop", eval_args->drop, "modalities to zero, e.g. audio,text");
   eval->add_option("--device", eval_args->device, "cpu | cuda | cuda:N")->capture_default_str();
-  eval->add_option("--threads", eval_args->threads, "intra-op threads (0 = all cores)");
+  eval->add_option("--threads", eval_args->threads, "intra-op threads (0 = one per free core)");
   eval->add_flag("--json", eval_args->json, "print JSON");
   eval->callback([eval_args] { run_eval(*eval_args); });
 

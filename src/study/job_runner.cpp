@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/thread_budget.h"
 #include "mmkd/train/run_metrics.h"
 
 namespace mmkd::study {
@@ -32,10 +33,10 @@ std::string log_path(const std::string& out_dir, const Job& job) {
   return out_dir + "/logs/" + job.run_name() + ".log";
 }
 
+/// One run at a time follows the free cores (0); several share the cores evenly.
 int64_t threads_per_job(const RunnerOptions& options) {
-  if (options.threads > 0) return options.threads;
-  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  return std::max<int64_t>(1, cores / options.jobs);
+  if (options.threads > 0 || options.jobs == 1) return options.threads;
+  return std::max<int64_t>(1, usable_cores() / options.jobs);
 }
 
 /// Threads of this process now (a fork copies only the calling one).

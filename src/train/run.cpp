@@ -1,8 +1,8 @@
 #include "mmkd/train/run.h"
 
 #include <iostream>
-#include <thread>
 
+#include "mmkd/core/thread_budget.h"
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
@@ -23,8 +23,7 @@ models::InputShape input_shape_of(const data::MoseiData& data) {
 }
 
 void set_threads(int64_t threads) {
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(threads > 0 ? static_cast<int>(threads) : cores);
+  torch::set_num_threads(static_cast<int>(ThreadBudget(threads).threads()));
 }
 
 models::MultimodalNet build_seeded_model(const RunConfig& config, const models::InputShape& shape) {

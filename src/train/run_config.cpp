@@ -24,8 +24,8 @@ void TrainConfig::validate(const std::string& path) const {
   MMKD_CHECK(factor > 0 && factor < 1, "config key '", key("factor"), "': must be in (0,1), got ",
              factor);
   MMKD_CHECK(seed >= 0, "config key '", key("seed"), "': must be >= 0, got ", seed);
-  MMKD_CHECK(threads >= 0, "config key '", key("threads"), "': must be >= 0 (0 = all cores), got ",
-             threads);
+  MMKD_CHECK(threads >= 0, "config key '", key("threads"),
+             "': must be >= 0 (0 = one per free core), got ", threads);
   MMKD_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "config key '", key("device"),
              "': expected cpu, cuda or cuda:N, got '", device, "'");
   const auto one_of = [&](const char* name, const std::string& value,

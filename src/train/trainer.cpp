@@ -96,7 +96,9 @@ Trainer::Trainer(RunConfig config, RunDir dir, models::MultimodalNet model, Obje
       objective_(objective),
       data_(data),
       device_(parse_device(config_.train.device)),
-      adam_kernel_(resolve_adam_kernel(config_.train.adam, device_)) {
+      adam_kernel_(resolve_adam_kernel(config_.train.adam, device_)),
+      thread_budget_(config_.train.threads) {
+  torch::set_num_threads(static_cast<int>(thread_budget_.threads()));
   if (config_.train.autocast == "bf16") {
     MMKD_CHECK(compat::bf16_autocast_supported(device_.type()), config_.source,
                ": config key 'train.autocast': bf16 on ", device_.str(),
@@ -108,6 +110,16 @@ Trainer::Trainer(RunConfig config, RunDir dir, models::MultimodalNet model, Obje
       config_.model.output == models::OutputMode::kRegression || config_.model.num_classes == 7,
       config_.source, ": model.num_classes must be 7 (the sentiment classes -3..3), got ",
       config_.model.num_classes);
+}
+
+void Trainer::follow_thread_budget() {
+  const int64_t before = torch::get_num_threads();
+  const int64_t now = thread_budget_.update();
+  if (now == before) return;
+  torch::set_num_threads(static_cast<int>(now));
+  // Only when it changes: on a shared machine that is now and then, not every batch.
+  std::cerr << "threads: " << before << " -> " << now << " (other processes "
+            << (now < before ? "took" : "left") << " cores; train.threads: 0 follows them)\n";
 }
 
 LossParts Trainer::forward_backward(const data::Batch& batch) {
@@ -136,6 +148,7 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
   double total = 0, task = 0, kd = 0;
   int64_t seen = 0;
   for (int64_t i = 0; i < loader.num_batches(); ++i) {
+    follow_thread_budget();
     const data::Batch batch = loader.batch(i).to(device_);
     const LossParts loss = run_train_step(
         graphed_.get(), optimizer, [this](const data::Batch& b) { return forward_backward(b); },

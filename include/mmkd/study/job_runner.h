@@ -13,7 +13,7 @@ namespace mmkd::study {
 
 struct RunnerOptions {
   int64_t jobs = 1;         ///< runs at a time
-  int64_t threads = 0;      ///< intra-op threads per run; 0 = cores / jobs (at least 1)
+  int64_t threads = 0;      ///< intra-op threads per run; 0 = free cores (jobs 1) or cores / jobs
   std::string device;       ///< passed as --device when set
   bool show_output = true;  ///< jobs == 1: runs print to this terminal; otherwise to logs/
 };

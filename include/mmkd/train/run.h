@@ -17,7 +17,8 @@ namespace mmkd::train {
 /// The input shape a network needs for `data` (lengths and dims of the train split).
 models::InputShape input_shape_of(const data::MoseiData& data);
 
-/// Sets LibTorch's intra-op threads: `threads`, or all cores when 0 (LibTorch defaults to 1 here).
+/// Sets LibTorch's intra-op threads: `threads`, or when 0 one per core other processes leave free
+/// (ThreadBudget; LibTorch itself defaults to one per core, however busy they are).
 void set_threads(int64_t threads);
 
 /// Seeds LibTorch's default generator and builds the network of `config` for `shape`.

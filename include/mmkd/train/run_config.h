@@ -13,19 +13,19 @@ namespace mmkd::train {
 
 /// The `train:` section. Defaults are the paper's (SPEC §6).
 struct TrainConfig {
-  int64_t epochs = 100;              ///< passes over the training split
-  int64_t batch_size = 64;           ///< training mini-batch
-  int64_t eval_batch_size = 256;     ///< validation/test mini-batch (no effect on results)
-  double lr = 1e-3;                  ///< Adam learning rate
-  double weight_decay = 0.0;         ///< Adam weight decay
-  double clip = 0.8;                 ///< gradient-norm clipping (MulT); 0 disables
-  int64_t patience = 10;             ///< ReduceLROnPlateau patience (validation loss)
-  double factor = 0.5;               ///< ReduceLROnPlateau factor
-  int64_t seed = 0;                  ///< initialisation, batch order and dropout
-  int64_t threads = 0;               ///< LibTorch intra-op threads; 0 = all cores
-  std::string device = "cpu";        ///< cpu | cuda | cuda:N
-  bool progress = true;              ///< live batch progress bar when stderr is a terminal
-  std::string adam = "auto";         ///< auto | loop | fused: how Adam's step runs (adam_step.h)
+  int64_t epochs = 100;           ///< passes over the training split
+  int64_t batch_size = 64;        ///< training mini-batch
+  int64_t eval_batch_size = 256;  ///< validation/test mini-batch (no effect on results)
+  double lr = 1e-3;               ///< Adam learning rate
+  double weight_decay = 0.0;      ///< Adam weight decay
+  double clip = 0.8;              ///< gradient-norm clipping (MulT); 0 disables
+  int64_t patience = 10;          ///< ReduceLROnPlateau patience (validation loss)
+  double factor = 0.5;            ///< ReduceLROnPlateau factor
+  int64_t seed = 0;               ///< initialisation, batch order and dropout
+  int64_t threads = 0;            ///< LibTorch intra-op threads; 0 = one per core others leave free
+  std::string device = "cpu";     ///< cpu | cuda | cuda:N
+  bool progress = true;           ///< live batch progress bar when stderr is a terminal
+  std::string adam = "auto";      ///< auto | loop | fused: how Adam's step runs (adam_step.h)
   std::string cuda_graphs = "auto";  ///< auto | on | off: replay the train step from a CUDA graph
                                      ///< (auto = on when device is CUDA; on needs CUDA)
   std::string autocast = "off";      ///< off | bf16: bf16 autocast of the forward and loss

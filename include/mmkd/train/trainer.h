@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "mmkd/core/thread_budget.h"
 #include "mmkd/data/mosei_data.h"
 #include "mmkd/models/multimodal_net.h"
 #include "mmkd/train/adam_step.h"
@@ -52,6 +53,8 @@ class Trainer {
   LossParts forward_backward(const data::Batch& batch);
   void write_log() const;
   void restore_log(int64_t epochs);
+  /// Follows the cores other processes leave free (train.threads = 0), between batches.
+  void follow_thread_budget();
 
   RunConfig config_;
   RunDir dir_;
@@ -64,6 +67,7 @@ class Trainer {
   models::TapRequest taps_;
   std::unique_ptr<GraphedTrainStep> graphed_;  ///< set when the step replays from a CUDA graph
   std::vector<EpochRecord> log_;
+  ThreadBudget thread_budget_;
 };
 
 /// The device named by a config ("cpu", "cuda", "cuda:1"); a clear error when CUDA is absent.
