@@ -62,7 +62,7 @@ alone=${ms[busy0_threads2]}
     python3 -c "import sys; a,b,r=map(float,sys.argv[1:]); print(f'| $busy | {a:.0f} ({a/r:.2f}x) | {b:.0f} ({b/r:.2f}x) |')" "$a" "$b" "$alone"
   done
   for busy in 0 1 2; do
-    python3 -c 'import json,sys; print(f"auto with {sys.argv[2]} co-runner(s): {json.load(open(sys.argv[1]))[\"threads\"]} thread(s)")' \
+    python3 -c 'import json,sys; print("auto with", sys.argv[2], "co-runner(s):", json.load(open(sys.argv[1]))["threads"], "thread(s)")' \
       "$out/busy${busy}_threads0.json" "$busy"
   done
 } | tee -a "$out/summary.txt"
