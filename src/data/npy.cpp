@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/input_file.h"
 
 namespace mmkd::data {
 
@@ -49,6 +50,7 @@ torch::ScalarType scalar_type(const std::string& code, const std::string& path) 
 }  // namespace
 
 torch::Tensor read_npy(const std::string& path) {
+  require_regular_file(path, "a .npy file");
   std::ifstream in(path, std::ios::binary);
   MMKD_CHECK(in, path, ": no such file");
   char magic[8];

@@ -42,6 +42,8 @@ nlohmann::json finish_run(const RunConfig& config, const RunPaths& paths,
   EvalOptions options;
   options.batch_size = config.train.eval_batch_size;
   options.device = device;
+  // A non-finite test output stops here, before metrics.json could make the run look finished.
+  options.context = paths.best() + " on the test split";
   const EvalResult test = evaluate(best, data.split("test"), options);
   nlohmann::json metrics;
   metrics["model"] = best->config().describe();

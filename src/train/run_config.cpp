@@ -1,6 +1,8 @@
 #include "mmkd/train/run_config.h"
 
+#include <algorithm>
 #include <initializer_list>
+#include <thread>
 
 #include "mmkd/core/config_file.h"
 #include "mmkd/core/error.h"
@@ -8,6 +10,10 @@
 #include "mmkd/models/model_config_yaml.h"
 
 namespace mmkd::train {
+
+namespace {
+constexpr int64_t kMaxThreadsPerCore = 4;
+}  // namespace
 
 void TrainConfig::validate(const std::string& path) const {
   const auto key = [&](const char* name) { return join_key(path, name); };
@@ -26,6 +32,11 @@ void TrainConfig::validate(const std::string& path) const {
   MMKD_CHECK(seed >= 0, "config key '", key("seed"), "': must be >= 0, got ", seed);
   MMKD_CHECK(threads >= 0, "config key '", key("threads"), "': must be >= 0 (0 = all cores), got ",
              threads);
+  // Far more threads than cores only make OpenMP's barriers spin: a typo must not cost hours.
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  MMKD_CHECK(threads <= kMaxThreadsPerCore * cores, "config key '", key("threads"), "': ", threads,
+             " threads on a machine with ", cores, " cores; use at most ",
+             kMaxThreadsPerCore * cores, " (0 = all cores)");
   MMKD_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "config key '", key("device"),
              "': expected cpu, cuda or cuda:N, got '", device, "'");
   const auto one_of = [&](const char* name, const std::string& value,
