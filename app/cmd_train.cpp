@@ -82,6 +82,24 @@ data::MoseiData data_for(const train::CheckpointInfo& info, const std::string& o
   return train::load_checkpoint_data(info);
 }
 
+/// A network evaluated on sequences of other lengths than it was built for would still run
+/// (attention takes any length) and report metrics of a different task: refuse, naming both.
+void check_split_shape(const models::MultimodalNet& model, const data::Split& split,
+                       const std::string& data_name, const std::string& split_name,
+                       const std::string& checkpoint) {
+  const models::InputShape& want = model->input_shape();
+  const bool student = model->config().role == models::Role::kStudent;
+  for (data::Modality m : data::kModalities) {
+    if (student && m != data::Modality::kVideo) continue;  // students see video only
+    const auto i = data::modality_index(m);
+    const torch::Tensor& x = split.feature(m);
+    MMKD_CHECK(x.size(1) == want.len[i] && x.size(2) == want.dim[i], data_name, ": '", split_name,
+               "/", data::modality_key(m), "' has [", x.size(1), ",", x.size(2),
+               "] (steps, features) per sample; ", checkpoint, " was built for [", want.len[i], ",",
+               want.dim[i], "]");
+  }
+}
+
 void run_eval(const EvalArgs& args) {
   MMKD_CHECK(args.run_dir.empty() != args.checkpoint.empty(),
              "mmkd eval: give exactly one of --run DIR or --checkpoint FILE");
@@ -96,6 +114,7 @@ void run_eval(const EvalArgs& args) {
   options.drop = data::parse_modality_list(args.drop, "--drop");
   options.context = path + " on the " + args.split + " split";
   const data::Split& split = data.split(args.split);
+  check_split_shape(model, split, args.data.empty() ? data.source : args.data, args.split, path);
   const train::EvalResult result = train::evaluate(model, split, options);
   // Where the data marks events: how much of each cross-modal map's attention falls on them.
   std::vector<distill::TransformerEventMass> masses;

@@ -191,6 +191,9 @@ Split SplitReader::read() {
   Split split;
   for (Modality m : kModalities) split.features[modality_index(m)] = features(m);
   const int64_t n = split.features[0].size(0);
+  // An empty split would only fail later, inside batching, without naming the file.
+  MMKD_CHECK(n > 0, path_, ": split '", split_,
+             "' holds no samples; every split needs at least one");
   for (Modality m : kModalities)
     MMKD_CHECK(split.feature(m).size(0) == n, path_, ": split '", split_, "': '", modality_key(m),
                "' has ", split.feature(m).size(0), " samples but 'vision' has ", n);

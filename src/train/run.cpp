@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "mmkd/core/atomic_file.h"
+#include "mmkd/core/error.h"
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
@@ -25,6 +26,10 @@ models::InputShape input_shape_of(const data::MoseiData& data) {
 
 void set_threads(int64_t threads) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Commands without a run config (eval, latency, bench) reach here straight from --threads.
+  MMKD_CHECK(threads <= max_threads(), "--threads ", threads, ": ", threads,
+             " threads on a machine with ", cores, " cores; use at most ", max_threads(),
+             " (0 = all cores)");
   torch::set_num_threads(threads > 0 ? static_cast<int>(threads) : cores);
 }
 

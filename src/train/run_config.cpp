@@ -15,6 +15,10 @@ namespace {
 constexpr int64_t kMaxThreadsPerCore = 4;
 }  // namespace
 
+int64_t max_threads() {
+  return kMaxThreadsPerCore * std::max<int64_t>(1, std::thread::hardware_concurrency());
+}
+
 void TrainConfig::validate(const std::string& path) const {
   const auto key = [&](const char* name) { return join_key(path, name); };
   MMKD_CHECK(epochs >= 1, "config key '", key("epochs"), "': must be >= 1, got ", epochs);
@@ -32,11 +36,9 @@ void TrainConfig::validate(const std::string& path) const {
   MMKD_CHECK(seed >= 0, "config key '", key("seed"), "': must be >= 0, got ", seed);
   MMKD_CHECK(threads >= 0, "config key '", key("threads"), "': must be >= 0 (0 = all cores), got ",
              threads);
-  // Far more threads than cores only make OpenMP's barriers spin: a typo must not cost hours.
-  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  MMKD_CHECK(threads <= kMaxThreadsPerCore * cores, "config key '", key("threads"), "': ", threads,
-             " threads on a machine with ", cores, " cores; use at most ",
-             kMaxThreadsPerCore * cores, " (0 = all cores)");
+  MMKD_CHECK(threads <= max_threads(), "config key '", key("threads"), "': ", threads,
+             " threads on a machine with ", std::max(1u, std::thread::hardware_concurrency()),
+             " cores; use at most ", max_threads(), " (0 = all cores)");
   MMKD_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "config key '", key("device"),
              "': expected cpu, cuda or cuda:N, got '", device, "'");
   const auto one_of = [&](const char* name, const std::string& value,

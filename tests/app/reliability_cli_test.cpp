@@ -109,6 +109,33 @@ TEST(ReliabilityCli, NanValidationStopsTheRunBeforeAnyResult) {
   EXPECT_FALSE(fs::exists(run + "/best.pt"));
 }
 
+// Attention takes any sequence length, so this evaluated silently on a different task.
+TEST(ReliabilityCli, EvalOnDataOfOtherLengthsIsRefusedNamingBoth) {
+  TempDir dir("eval_lengths");
+  if (run_command("/usr/bin/python3 -c 'import numpy'").status != 0)
+    GTEST_SKIP() << "needs Debian's python3-numpy to write the data";
+  const std::string plain = dir / "plain.pkl", shorter = dir / "short.pkl";
+  ASSERT_EQ(run_cli("data synth --preset tiny --out " + plain).status, 0);
+  ASSERT_EQ(run_command("/usr/bin/python3 -c \"import pickle; d=pickle.load(open('" + plain +
+                        "','rb')); d={k: {kk: (vv[:, :10] if kk == 'vision' else vv) for kk, vv "
+                        "in v.items() if kk != 'events'} for k, v in d.items()}; "
+                        "pickle.dump(d, open('" +
+                        shorter + "','wb'), protocol=4)\"")
+                .status,
+            0);
+  auto trained = run_cli("train --config " + repo_path("configs/student_5.yaml") + kTiny +
+                         " --set train.epochs=1 --run " + (dir / "run"));
+  ASSERT_EQ(trained.status, 0) << trained.output;
+  auto out = run_cli("eval --checkpoint " + (dir / "run/best.pt") + " --data " + shorter);
+  EXPECT_NE(out.status, 0) << out.output;
+  EXPECT_NE(out.output.find("error: " + shorter +
+                            ": 'test/vision' has [10,35] (steps, features) "
+                            "per sample; " +
+                            (dir / "run/best.pt") + " was built for [16,35]"),
+            std::string::npos)
+      << out.output;
+}
+
 TEST(ReliabilityCli, PredictRefusesNonFiniteOutputsNamingTheInput) {
   TempDir dir("nan_predict");
   const std::string data = dir / "bad_test.pkl";
@@ -151,6 +178,21 @@ TEST(ReliabilityCli, NegativeOrZeroCountsAreRefusedByName) {
   EXPECT_NE(absurd.status, 0);
   EXPECT_NE(absurd.output.find("config key 'study.seeds': expected 1 to 1000"), std::string::npos)
       << absurd.output;
+}
+
+// Commands without a run config take --threads straight to LibTorch; 100000 threads on a few
+// cores made OpenMP crawl for hours.
+TEST(ReliabilityCli, ThreadsFarAboveTheCoresAreRefusedByEveryCommand) {
+  for (const std::string command : {"eval --checkpoint none.pt", "latency none",
+                                    "bench --no-train --no-inference --no-ceilings"}) {
+    const auto out = run_command("timeout 60 " + std::string(MMKD_CLI_PATH) + " " + command +
+                                 " --threads 100000");
+    EXPECT_NE(out.status, 0) << command << "\n" << out.output;
+    EXPECT_NE(out.output.find("error: --threads 100000: 100000 threads on a machine with "),
+              std::string::npos)
+        << command << "\n"
+        << out.output;
+  }
 }
 
 // Opening a FIFO for reading blocks until a writer comes; `timeout` turns a hang into a

@@ -197,6 +197,13 @@ TEST(MoseiIoValidation, ReportsFileProblems) {
   EXPECT_NE(error_of([&] { load_mosei(malicious); }).find("'posix.system'"), std::string::npos);
 }
 
+// An empty split used to fail only inside batching ("cannot batch an empty split"), unnamed.
+TEST(MoseiIoValidation, EmptySplitIsNamed) {
+  PyRef root = dataset_tree();
+  replace_key(*root, "valid", split_tree(0));
+  EXPECT_EQ(load_error(root), "F: split 'valid' holds no samples; every split needs at least one");
+}
+
 TEST(MoseiIoValidation, ReportsStructureProblems) {
   EXPECT_EQ(load_error(PyValue::make(Kind::kList)),
             "F: top level is a list of 0; expected a dict with splits 'train', 'valid', 'test'");

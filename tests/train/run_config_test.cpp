@@ -9,6 +9,7 @@
 
 #include "../support/cli.h"
 #include "mmkd/core/error.h"
+#include "mmkd/data/data_config.h"
 
 namespace mmkd::train {
 namespace {
@@ -43,6 +44,18 @@ TEST(RunConfig, ThreadsFarAboveTheCoresAreRefused) {
       std::string::npos)
       << message;
   EXPECT_EQ(config_error({"train.threads=" + std::to_string(cores)}), "");
+}
+
+// An empty synthetic split used to fail inside batching ("cannot batch an empty split").
+TEST(RunConfig, EmptySyntheticSplitNamesTheKey) {
+  const RunConfig config = load_run_config(testing::repo_path("configs/student_5.yaml"),
+                                           {"data.preset=tiny", "data.synth.n_valid=0"});
+  try {
+    data::load_data(config.data);
+    FAIL() << "a run cannot validate on zero samples";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "config key 'data.synth.n_valid': expected at least 1 sample, got 0");
+  }
 }
 
 }  // namespace
