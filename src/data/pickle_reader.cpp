@@ -218,7 +218,12 @@ void Unpickler::push_global(const std::string& module, const std::string& name) 
   push(std::move(value));
 }
 
-void Unpickler::memo_put(uint64_t index) { memo_[index] = top(); }
+void Unpickler::memo_put(uint64_t index) {
+  // A one-byte MEMOIZE adds a hash-map entry: counted like a value, so a file of them is bounded.
+  const auto [entry, added] = memo_.try_emplace(index);
+  if (added) count_value();
+  entry->second = top();
+}
 
 void Unpickler::memo_get(uint64_t index) {
   const auto it = memo_.find(index);

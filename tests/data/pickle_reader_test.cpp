@@ -236,6 +236,12 @@ TEST(PickleReader, BoundsDecodedValuesByTheInputSize) {
   EXPECT_EQ(list->items.size(), 200000u);
 }
 
+// MEMOIZE is one byte and adds a memo entry each time: bounded like the values.
+TEST(PickleReader, BoundsMemoEntriesByTheInputSize) {
+  const std::string message = parse_error("N" + std::string(400000, '\x94') + ".");
+  EXPECT_NE(message.find("decoded values"), std::string::npos) << message;
+}
+
 TEST(PickleReader, WhitelistIsExactlyNumpyReconstruction) {
   const auto& allowed = pickle_allowed_globals();
   EXPECT_NE(std::find(allowed.begin(), allowed.end(), "numpy.core.multiarray._reconstruct"),
