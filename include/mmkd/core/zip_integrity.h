@@ -15,11 +15,11 @@ struct CompressedRecord {
 };
 
 /// Reads the central directory of the zip archive at `path` (zip64 included) and recomputes the
-/// CRC32 of each stored record. LibTorch's reader does not check these (its miniz is built
-/// without CRC checks), so a flipped byte inside a tensor would otherwise load as a wrong
-/// weight. Throws an mmkd::Error naming `path` (and the record) when the archive is truncated
-/// or malformed or a record fails its CRC. LibTorch deflates its small text records (code,
-/// debug info): those are returned for the caller to check once inflated.
+/// CRC32 of each stored record. LibTorch's reader does not check these (1.13 loads a flipped
+/// byte inside a tensor as a wrong weight), so mmkd does. Throws an mmkd::Error naming `path` (and
+/// the record) when the archive is truncated or malformed or a record fails its CRC. LibTorch
+/// deflates its small text records (code, debug info): those are returned for the caller to check
+/// once inflated.
 std::vector<CompressedRecord> verify_zip_crcs(const std::string& path);
 
 /// The CRC-32 (ISO-HDLC, as zip uses) of `n` bytes, continuing from `crc` (0 to start).
