@@ -125,6 +125,27 @@ TEST(CheckpointReliability, FlippedByteInATensorIsRefusedNamingTheFile) {
   EXPECT_NE(message.find("fails its CRC check"), std::string::npos) << message;
 }
 
+// LibTorch deflates its code records; their CRC covers the inflated bytes.
+TEST(CheckpointReliability, FlippedByteInADeflatedRecordIsRefused) {
+  TinyNet net;
+  TempDir dir("ckpt_deflate");
+  const std::string path = dir / "best.pt";
+  save_checkpoint(path, net.model, net.info);
+  std::string bytes = read_bytes(path);
+  const std::string name = "archive/code/__torch__.py";
+  const size_t at = bytes.find(name);  // the first occurrence is the record's local header
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_GE(at, 30u);
+  const size_t extra = static_cast<uint8_t>(bytes[at - 2]) | static_cast<uint8_t>(bytes[at - 1])
+                                                                 << 8;
+  ASSERT_EQ(static_cast<uint8_t>(bytes[at - 30 + 8]), 8) << "the record is no longer deflated";
+  bytes[at + name.size() + extra + 1] ^= 0x01;
+  write_bytes(path, bytes);
+  const std::string message = error_of([&] { load_model(path, torch::kCPU); });
+  EXPECT_EQ(message.rfind(path + ": damaged checkpoint", 0), 0u) << message;
+  EXPECT_NE(message.find("'" + name + "' fails its CRC check"), std::string::npos) << message;
+}
+
 TEST(CheckpointReliability, TruncatedCheckpointIsRefusedNamingTheFile) {
   TinyNet net;
   TempDir dir("ckpt_cut");
