@@ -213,6 +213,7 @@ void register_bench_commands(CLI::App& app) {
   cmd->add_option("--batch", args->batch, "Training batch")->capture_default_str();
   cmd->add_option("--threads", args->threads,
                   "LibTorch intra-op threads (0 = one per core other processes leave free)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option(
          "--kd", args->kd,
@@ -234,7 +235,9 @@ void register_bench_commands(CLI::App& app) {
   cmd->add_flag("--no-train", args->no_train, "Skip the train step");
   cmd->add_flag("--no-inference", args->no_inference, "Skip inference latency");
   cmd->add_flag("--no-ceilings", args->no_ceilings, "Skip the matmul/copy ceilings");
-  cmd->add_option("--seed", args->seed, "Weights and inputs seed")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Weights and inputs seed")
+      ->check(CLI::NonNegativeNumber)  // an unsigned option would wrap -1 to 2^64-1
+      ->capture_default_str();
   cmd->add_option("--device", args->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_flag("--cuda-graphs", args->cuda_graphs,
                 "Replay the train step and the inference forward from CUDA graphs (CUDA only)");

@@ -78,6 +78,7 @@ void register_latency_commands(CLI::App& app) {
       "mmkd study merge --config configs/table1.yaml --out results runs/table1");
   cmd->add_option("runs", args->runs, "Run directories (each with best.pt)")->required();
   cmd->add_option("--threads", args->threads, "LibTorch intra-op threads (0 = one per free core)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--device", args->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_flag("--write", args->write, "Write RUN/latency.json (atomically)");

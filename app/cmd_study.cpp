@@ -72,8 +72,10 @@ void run_study_command(const StudyArgs& args) {
 void add_study_options(CLI::App* command, StudyArgs& args) {
   command->add_option("--config", args.config, "study file (YAML)");
   command->add_option("--out", args.out, "study directory (default runs/<study file name>)");
-  command->add_option("--seeds", args.seeds, "seeds 0..N-1 (overrides study.seeds)");
-  command->add_option("--epochs", args.epochs, "train.epochs of every run");
+  command->add_option("--seeds", args.seeds, "seeds 0..N-1 (overrides study.seeds)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--epochs", args.epochs, "train.epochs of every run")
+      ->check(CLI::PositiveNumber);
   command->add_option("--set", args.study_overrides, "override a study-file key, study.key=value");
   command->add_option("--run-set", args.run_overrides,
                       "override a key of every run, e.g. train.batch_size=32");
@@ -99,8 +101,10 @@ void register_study_commands(CLI::App& app) {
   study->add_option("--shard", args->shard,
                     "run only shard i of n (units of a teacher and its "
                     "students), e.g. 1/2");
-  study->add_option("--jobs", args->jobs, "runs at a time (each gets cores/jobs threads)");
-  study->add_option("--threads", args->threads, "intra-op threads per run (0 = cores/jobs)");
+  study->add_option("--jobs", args->jobs, "runs at a time (each gets cores/jobs threads)")
+      ->check(CLI::PositiveNumber);
+  study->add_option("--threads", args->threads, "intra-op threads per run (0 = cores/jobs)")
+      ->check(CLI::NonNegativeNumber);
   study->add_option("--device", args->device, "cpu | cuda | cuda:N for every run");
   study->add_flag("--dry-run", args->dry_run, "print what would run, run nothing");
   study
@@ -160,7 +164,8 @@ void register_study_commands(CLI::App& app) {
   demo->add_option("--out", demo_args->out, "where the runs and the report go")
       ->capture_default_str();
   demo->add_option("--epochs", demo_args->epochs, "train.epochs of every run");
-  demo->add_option("--threads", demo_args->threads, "intra-op threads (0 = one per free core)");
+  demo->add_option("--threads", demo_args->threads, "intra-op threads (0 = one per free core)")
+      ->check(CLI::NonNegativeNumber);
   demo->add_option("--run-set", demo_args->run_overrides, "override a key of every run");
   demo->callback([demo_args] {
     run_study_command(*demo_args);

@@ -55,6 +55,24 @@ data::MoseiData data_for(const train::CheckpointInfo& info, const std::string& o
   return train::load_checkpoint_data(info);
 }
 
+/// A network evaluated on sequences of other lengths than it was built for would still run
+/// (attention takes any length) and report metrics of a different task: refuse, naming both.
+void check_split_shape(const models::MultimodalNet& model, const data::Split& split,
+                       const std::string& data_name, const std::string& split_name,
+                       const std::string& checkpoint) {
+  const models::InputShape& want = model->input_shape();
+  const bool student = model->config().role == models::Role::kStudent;
+  for (data::Modality m : data::kModalities) {
+    if (student && m != data::Modality::kVideo) continue;  // students see video only
+    const auto i = data::modality_index(m);
+    const torch::Tensor& x = split.feature(m);
+    MMKD_CHECK(x.size(1) == want.len[i] && x.size(2) == want.dim[i], data_name, ": '", split_name,
+               "/", data::modality_key(m), "' has [", x.size(1), ",", x.size(2),
+               "] (steps, features) per sample; ", checkpoint, " was built for [", want.len[i], ",",
+               want.dim[i], "]");
+  }
+}
+
 void run_eval(const EvalArgs& args) {
   MMKD_CHECK(args.run_dir.empty() != args.checkpoint.empty(),
              "mmkd eval: give exactly one of --run DIR or --checkpoint FILE");
@@ -68,7 +86,9 @@ void run_eval(const EvalArgs& args) {
   train::EvalOptions options;
   options.device = device;
   options.drop = data::parse_modality_list(args.drop, "--drop");
+  options.context = path + " on the " + args.split + " split";
   const data::Split& split = data.split(args.split);
+  check_split_shape(model, split, args.data.empty() ? data.source : args.data, args.split, path);
   const train::EvalResult result = train::evaluate(model, split, options);
   // Where the data marks events: how much of each cross-modal map's attention falls on them.
   std::vector<distill::TransformerEventMass> masses;
@@ -109,6 +129,29 @@ torch::Tensor read_video(const PredictArgs& args) {
   return data::load_mosei(args.input).split(args.split).feature(data::Modality::kVideo);
 }
 
+/// The student's outputs for every sample of `video`, in chunks of 256, on the CPU.
+torch::Tensor predict_all(models::MultimodalNet& model, const torch::Tensor& video,
+                          const torch::Device& device) {
+  const auto v = data::modality_index(data::Modality::kVideo);
+  std::vector<torch::Tensor> outputs;
+  for (int64_t start = 0; start < video.size(0); start += 256) {
+    models::ModelInputs inputs;
+    inputs.features[v] = video.slice(0, start, std::min(start + 256, video.size(0))).to(device);
+    outputs.push_back(model->forward(inputs).logits.to(torch::kCPU));
+  }
+  return outputs.empty() ? torch::empty({0, 1}) : torch::cat(outputs, 0);
+}
+
+/// Checked before any line is printed: a NaN would print as null, or as a confident class.
+void check_finite_outputs(const torch::Tensor& out, const std::string& input) {
+  const torch::Tensor bad = torch::isfinite(out).all(1).logical_not();
+  if (!bad.any().item<bool>()) return;
+  MMKD_FAIL(input, ": sample ", bad.nonzero()[0][0].item<int64_t>(), " (and ",
+            bad.sum().item<int64_t>() - 1,
+            " more) gives non-finite outputs; its features may hold values too large for float32 "
+            "arithmetic");
+}
+
 void run_predict(const PredictArgs& args) {
   const torch::Device device = train::parse_device(args.device);
   train::CheckpointInfo info;
@@ -123,26 +166,23 @@ void run_predict(const PredictArgs& args) {
              "] per sample; the student expects [", shape.len[v], ",", shape.dim[v], "]");
   if (args.limit >= 0) video = video.slice(0, 0, std::min(args.limit, video.size(0)));
   c10::InferenceMode inference;
+  const torch::Tensor out = predict_all(model, video, device);
+  check_finite_outputs(out, args.input);
   const bool regression = model->config().output == models::OutputMode::kRegression;
-  for (int64_t start = 0; start < video.size(0); start += 256) {
-    models::ModelInputs inputs;
-    inputs.features[v] = video.slice(0, start, std::min(start + 256, video.size(0))).to(device);
-    const torch::Tensor out = model->forward(inputs).logits.to(torch::kCPU);
-    for (int64_t i = 0; i < out.size(0); ++i) {
-      nlohmann::json line;
-      line["index"] = start + i;
-      if (regression) {
-        const double value = out[i][0].item<double>();
-        line["sentiment"] = value;
-        line["class"] = train::sentiment_to_class(std::isfinite(value) ? value : 0.0) - 3;
-      } else {
-        const torch::Tensor p = torch::softmax(out[i], 0);
-        line["probabilities"] =
-            std::vector<double>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
-        line["class"] = p.argmax().item<int64_t>() - 3;
-      }
-      std::cout << line.dump() << "\n";
+  for (int64_t i = 0; i < out.size(0); ++i) {
+    nlohmann::json line;
+    line["index"] = i;
+    if (regression) {
+      const double value = out[i][0].item<double>();
+      line["sentiment"] = value;
+      line["class"] = train::sentiment_to_class(value) - 3;
+    } else {
+      const torch::Tensor p = torch::softmax(out[i], 0);
+      line["probabilities"] =
+          std::vector<double>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+      line["class"] = p.argmax().item<int64_t>() - 3;
     }
+    std::cout << line.dump() << "\n";
   }
 }
 
@@ -154,7 +194,8 @@ void add_run_options(CLI::App* command, TrainArgs& args) {
                       "run directory (default runs/<config>-seed<seed>)");
   command->add_option("--resume", args.resume, "continue the run in this directory");
   command->add_option("--threads", args.request.threads,
-                      "intra-op threads (0 = one per free core)");
+                      "intra-op threads (0 = one per free core)")
+      ->check(CLI::NonNegativeNumber);  // unchecked, a negative value was silently ignored
   command->add_option("--device", args.request.device, "cpu | cuda | cuda:N");
 }
 
@@ -203,7 +244,8 @@ void register_train_commands(CLI::App& app) {
   eval->add_option("--split", eval_args->split, "train | valid | test")->capture_default_str();
   eval->add_option("--drop", eval_args->drop, "modalities to zero, e.g. audio,text");
   eval->add_option("--device", eval_args->device, "cpu | cuda | cuda:N")->capture_default_str();
-  eval->add_option("--threads", eval_args->threads, "intra-op threads (0 = one per free core)");
+  eval->add_option("--threads", eval_args->threads, "intra-op threads (0 = one per free core)")
+      ->check(CLI::NonNegativeNumber);
   eval->add_flag("--json", eval_args->json, "print JSON");
   eval->callback([eval_args] { run_eval(*eval_args); });
 
@@ -220,7 +262,8 @@ void register_train_commands(CLI::App& app) {
       ->required();
   predict->add_option("--split", predict_args->split, "split of a pickle input")
       ->capture_default_str();
-  predict->add_option("--limit", predict_args->limit, "first N samples only");
+  predict->add_option("--limit", predict_args->limit, "first N samples only")
+      ->check(CLI::NonNegativeNumber);
   predict->add_option("--device", predict_args->device, "cpu | cuda | cuda:N")
       ->capture_default_str();
   predict->callback([predict_args] { run_predict(*predict_args); });

@@ -1,9 +1,11 @@
 #include "mmkd/core/config_file.h"
 
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/input_file.h"
 
 namespace mmkd {
 namespace fs = std::filesystem;
@@ -12,6 +14,7 @@ namespace {
 
 YAML::Node parse_file(const std::string& path) {
   MMKD_CHECK(fs::exists(path), path, ": no such config file");
+  require_regular_file(path, "a YAML config file");
   try {
     return YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
@@ -23,23 +26,38 @@ YAML::Node parse_file(const std::string& path) {
 std::vector<std::string> include_list(const YAML::Node& node, const std::string& path) {
   const YAML::Node includes = node["include"];
   if (!includes) return {};
-  if (includes.IsScalar()) return {includes.as<std::string>()};
+  if (includes.IsScalar()) return {includes.Scalar()};
   MMKD_CHECK(includes.IsSequence(), path, ": 'include' must be a file name or a list of them");
   std::vector<std::string> names;
-  for (const auto& entry : includes) names.push_back(entry.as<std::string>());
+  for (const auto& entry : includes) {
+    MMKD_CHECK(entry.IsScalar(), path, ": 'include' entry ", names.size() + 1,
+               " is not a file name (the list must hold file names only)");
+    names.push_back(entry.as<std::string>());
+  }
   return names;
 }
 
-YAML::Node load_recursive(const std::string& path, std::set<std::string>& active) {
+/// One load_config_file call: the files being loaded (cycle check) and those already merged.
+struct IncludeState {
+  std::set<std::string> active;
+  /// A file included along several paths (a diamond) is read and merged once: without this a
+  /// chain of diamonds re-parses its files 2^depth times.
+  std::map<std::string, YAML::Node> loaded;
+};
+
+YAML::Node load_recursive(const std::string& path, IncludeState& state) {
   const std::string canonical = fs::weakly_canonical(path).string();
+  std::set<std::string>& active = state.active;
   MMKD_CHECK(!active.count(canonical), path, ": include cycle");
+  const auto done = state.loaded.find(canonical);
+  if (done != state.loaded.end()) return done->second;
   active.insert(canonical);
   YAML::Node own = parse_file(path);
   MMKD_CHECK(own.IsMap() || own.IsNull(), path, ": expected a mapping at the top level");
   YAML::Node merged(YAML::NodeType::Map);
   const fs::path directory = fs::path(path).parent_path();
   for (const auto& name : include_list(own, path)) {
-    YAML::Node included = load_recursive((directory / name).string(), active);
+    YAML::Node included = load_recursive((directory / name).string(), state);
     merge_config(merged, included);
   }
   if (own.IsMap()) {
@@ -48,14 +66,15 @@ YAML::Node load_recursive(const std::string& path, std::set<std::string>& active
     merge_config(merged, rest);
   }
   active.erase(canonical);
+  state.loaded[canonical] = merged;  // merge_config clones what it takes: sharing is safe
   return merged;
 }
 
 }  // namespace
 
 YAML::Node load_config_file(const std::string& path) {
-  std::set<std::string> active;
-  return load_recursive(path, active);
+  IncludeState state;
+  return load_recursive(path, state);
 }
 
 void merge_config(YAML::Node& base, const YAML::Node& overlay) {

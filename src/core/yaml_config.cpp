@@ -1,7 +1,10 @@
 #include "mmkd/core/yaml_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 
 #include "mmkd/core/error.h"
 
@@ -103,6 +106,13 @@ void read_optional(const YAML::Node& node, const std::string& key, const std::st
   } catch (const YAML::Exception&) {
     MMKD_FAIL("config key '", join_key(path, key), "': expected ", type_name<T>(), ", got '",
               YAML::Dump(child), "'");
+  }
+  if constexpr (std::is_same_v<T, double>) {
+    // `.inf` and `.nan` are YAML numbers, and 1e300 is a double; every config number ends up
+    // in float32 arithmetic, where all three are non-finite.
+    MMKD_CHECK(std::isfinite(value) && std::abs(value) <= std::numeric_limits<float>::max(),
+               "config key '", join_key(path, key), "': expected a finite number within float32 ",
+               "range (|x| <= 3.4e38), got '", YAML::Dump(child), "'");
   }
 }
 

@@ -1,5 +1,8 @@
 #include "mmkd/data/data_config.h"
 
+#include <cstdint>
+#include <utility>
+
 #include "mmkd/core/error.h"
 #include "mmkd/core/yaml_config.h"
 #include "mmkd/data/mosei_io.h"
@@ -37,7 +40,13 @@ DataConfig parse_data_config(const YAML::Node& node, const std::string& path) {
 
 MoseiData load_data(const DataConfig& config) {
   if (!config.path.empty()) return load_mosei(config.path);
-  return generate_synthetic(config.synth_options());
+  const SynthOptions options = config.synth_options();
+  // The generator accepts empty splits (its tests use them); a run needs every split.
+  for (const auto& [name, n] : {std::pair<const char*, int64_t>{"train", options.n_train},
+                                {"valid", options.n_valid},
+                                {"test", options.n_test}})
+    MMKD_CHECK(n >= 1, "config key 'data.synth.n_", name, "': expected at least 1 sample, got ", n);
+  return generate_synthetic(options);
 }
 
 YAML::Node to_yaml(const DataConfig& config) {

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <unordered_map>
 
-#include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
 #include "mmkd/data/pickle.h"
 #include "mmkd/data/pickle_writer.h"
@@ -24,11 +24,21 @@ std::string join(const std::vector<std::string>& parts) {
   return out.empty() ? "none" : out;
 }
 
+/// Features already converted, by the array node they came from. Python's pickle memoises an
+/// object used twice (one array under two splits) into one node, which is converted once and
+/// shared: the second use neither fails nor costs a second copy.
+struct ConvertedFeatures {
+  torch::Tensor tensor;
+  int64_t replaced = 0;
+};
+using FeatureCache = std::unordered_map<const NdArray*, ConvertedFeatures>;
+
 /// What load_mosei reads from one split dict; names every problem with file/split/key.
 class SplitReader {
  public:
-  SplitReader(const std::string& path, const std::string& split, PyValue& dict, MoseiData& data)
-      : path_(path), split_(split), dict_(dict), data_(data) {}
+  SplitReader(const std::string& path, const std::string& split, PyValue& dict, MoseiData& data,
+              FeatureCache& converted)
+      : path_(path), split_(split), dict_(dict), data_(data), converted_(converted) {}
 
   Split read();
 
@@ -47,6 +57,7 @@ class SplitReader {
   const std::string& split_;
   PyValue& dict_;
   MoseiData& data_;
+  FeatureCache& converted_;
 };
 
 NdArray* SplitReader::optional_array(const std::string& key) {
@@ -83,16 +94,23 @@ int64_t replace_non_finite(torch::Tensor& t) {
 torch::Tensor SplitReader::features(Modality m) {
   const std::string key = modality_key(m);
   NdArray& source = array(key);
+  data_.source_dtypes[split_ + "/" + key] = source.dtype;
+  const auto shared = converted_.find(&source);
+  if (shared != converted_.end()) {
+    data_.cleaned.replaced[split_][modality_index(m)] = shared->second.replaced;
+    return shared->second.tensor;
+  }
   MMKD_CHECK(source.is_numeric(), where(key), " has dtype ", source.dtype, "; expected numbers");
   MMKD_CHECK(source.shape.size() == 3, where(key), " has shape ", source.shape_string(),
              "; expected rank 3 [N,T,F]");
-  data_.source_dtypes[split_ + "/" + key] = source.dtype;
   // Take the tensor out of the tree so that the original is freed as soon as it is converted.
   torch::Tensor original = std::move(source.tensor);
   source.tensor = torch::Tensor();
   torch::Tensor converted = original.to(torch::kFloat).contiguous();
   original = torch::Tensor();
-  data_.cleaned.replaced[split_][modality_index(m)] = replace_non_finite(converted);
+  const int64_t replaced = replace_non_finite(converted);
+  data_.cleaned.replaced[split_][modality_index(m)] = replaced;
+  converted_[&source] = {converted, replaced};
   return converted;
 }
 
@@ -173,6 +191,9 @@ Split SplitReader::read() {
   Split split;
   for (Modality m : kModalities) split.features[modality_index(m)] = features(m);
   const int64_t n = split.features[0].size(0);
+  // An empty split would only fail later, inside batching, without naming the file.
+  MMKD_CHECK(n > 0, path_, ": split '", split_,
+             "' holds no samples; every split needs at least one");
   for (Modality m : kModalities)
     MMKD_CHECK(split.feature(m).size(0) == n, path_, ": split '", split_, "': '", modality_key(m),
                "' has ", split.feature(m).size(0), " samples but 'vision' has ", n);
@@ -222,13 +243,14 @@ MoseiData load_mosei(const std::string& path) {
              "; expected a dict with splits 'train', 'valid', 'test'");
   MoseiData data;
   data.source = path;
+  FeatureCache converted;
   for (const char* name : kSplitNames) {
     PyValue* split = root->find(name);
     MMKD_CHECK(split != nullptr, path, ": missing split '", name,
                "' (found keys: ", join(root->text_keys()), ")");
     MMKD_CHECK(split->is(Kind::kDict), path, ": split '", name, "' is a ", split->describe(),
                "; expected a dict");
-    data.splits[name] = SplitReader(path, name, *split, data).read();
+    data.splits[name] = SplitReader(path, name, *split, data, converted).read();
   }
   check_feature_dims(path, data);
   return data;
@@ -237,7 +259,7 @@ MoseiData load_mosei(const std::string& path) {
 void save_mosei(const MoseiData& data, const std::string& path) {
   PyRef root = PyValue::make(Kind::kDict);
   for (const char* name : kSplitNames) root->set(name, mult_split(data.split(name)));
-  write_file_atomic(path, [&](const std::string& temp) { write_pickle_file(*root, temp); });
+  write_pickle_file(*root, path);
 }
 
 }  // namespace mmkd::data

@@ -1,10 +1,14 @@
 #include "mmkd/data/npy.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/input_file.h"
 
 namespace mmkd::data {
 
@@ -15,6 +19,27 @@ struct NpyHeader {
   bool fortran = false;
   std::vector<int64_t> shape;
 };
+
+/// numpy writes "(16, 35)", "(16,)" or "()": non-negative integers separated by commas.
+/// Anything else (a sign, a missing comma, a number beyond int64) is a corrupt header.
+std::vector<int64_t> parse_shape(const std::string& text, const std::string& path) {
+  std::vector<int64_t> shape;
+  std::string item;
+  std::stringstream in(text);
+  while (std::getline(in, item, ',')) {
+    const auto first = item.find_first_not_of(" \t");
+    if (first == std::string::npos) {
+      MMKD_CHECK(in.eof() && !shape.empty(), path, ": .npy header has a malformed shape (", text,
+                 ")");
+      break;  // the trailing comma of a 1-tuple
+    }
+    const std::string digits = item.substr(first, item.find_last_not_of(" \t") - first + 1);
+    MMKD_CHECK(digits.size() <= 18 && std::all_of(digits.begin(), digits.end(), ::isdigit), path,
+               ": .npy header has a malformed shape (", text, "); expected non-negative integers");
+    shape.push_back(std::stoll(digits));
+  }
+  return shape;
+}
 
 NpyHeader parse_header(const std::string& text, const std::string& path) {
   NpyHeader header;
@@ -27,11 +52,7 @@ NpyHeader parse_header(const std::string& text, const std::string& path) {
   header.fortran = match[1] == "True";
   MMKD_CHECK(std::regex_search(text, match, std::regex("'shape':\\s*\\(([^)]*)\\)")), path,
              ": .npy header has no 'shape'");
-  const std::string dims = match[1];
-  const std::regex number("\\d+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number);
-       it != std::sregex_iterator(); ++it)
-    header.shape.push_back(std::stoll(it->str()));
+  header.shape = parse_shape(match[1], path);
   return header;
 }
 
@@ -46,9 +67,27 @@ torch::ScalarType scalar_type(const std::string& code, const std::string& path) 
   return it->second;
 }
 
+/// Before allocating: a header may claim any shape, the data can only be what the file holds.
+void check_data_fits(std::istream& in, const std::vector<int64_t>& shape, size_t element_size,
+                     const std::string& path) {
+  const std::streamoff here = in.tellg();
+  in.seekg(0, std::ios::end);
+  const auto remaining = static_cast<uint64_t>(in.tellg() - here);
+  in.seekg(here);
+  uint64_t bytes = element_size;
+  for (int64_t d : shape) {
+    const auto n = static_cast<uint64_t>(d);
+    MMKD_CHECK(n == 0 || bytes <= remaining / n, path, ": truncated .npy data (its header claims ",
+               "shape ", torch::IntArrayRef(shape), ", more than the ", remaining,
+               " bytes of data the file holds)");
+    bytes *= n;
+  }
+}
+
 }  // namespace
 
 torch::Tensor read_npy(const std::string& path) {
+  require_regular_file(path, "a .npy file");
   std::ifstream in(path, std::ios::binary);
   MMKD_CHECK(in, path, ": no such file");
   char magic[8];
@@ -78,6 +117,7 @@ torch::Tensor read_npy(const std::string& path) {
 
   std::vector<int64_t> storage_shape = header.shape;
   if (header.fortran) std::reverse(storage_shape.begin(), storage_shape.end());
+  check_data_fits(in, header.shape, torch::elementSize(type), path);
   torch::Tensor tensor = torch::empty(storage_shape, torch::TensorOptions().dtype(type));
   const auto bytes = static_cast<std::streamsize>(tensor.numel() * tensor.element_size());
   in.read(static_cast<char*>(tensor.data_ptr()), bytes);

@@ -312,7 +312,14 @@ void build_ndarray(NdArray& array, std::vector<PyRef>& object_items, const PyVal
   const bool all_text = std::all_of(data.items.begin(), data.items.end(),
                                     [](const PyRef& item) { return item->is_text(); });
   if (!all_text) return;
-  for (const PyRef& item : data.items) array.strings.push_back(item->as_text());
+  // Each element is copied; a memoised string referenced a million times (two bytes each in
+  // the file) must not buy a million copies, so the copies count against the budget.
+  for (const PyRef& item : data.items) {
+    budget.charge(
+        item->is(Kind::kStr) ? item->text.size() : static_cast<uint64_t>(item->bytes.numel()),
+        "the strings of an object array");
+    array.strings.push_back(item->as_text());
+  }
 }
 
 void array_from_buffer(NdArray& array, const PyValue& buffer, const NumpyDtype& dtype,

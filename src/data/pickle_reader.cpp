@@ -48,13 +48,18 @@ Callable callable_of(const std::string& name) {
   return Callable::kBytes;
 }
 
+/// What one decoded value costs: the node and its shared_ptr control block.
+constexpr uint64_t kValueBytes = sizeof(PyValue) + 16;
+
 class Unpickler {
  public:
   Unpickler(ByteSource& in, const PickleLimits& limits)
       : in_(in),
         limits_(limits),
         budget_(static_cast<uint64_t>(limits.payload_factor * static_cast<double>(in.size())) +
-                (1u << 20)) {}
+                (1u << 20)),
+        values_(static_cast<uint64_t>(limits.value_factor * static_cast<double>(in.size())) +
+                (16u << 20)) {}
 
   PyRef run();
 
@@ -66,7 +71,12 @@ class Unpickler {
   PyRef pop();
   PyRef& top();
   std::vector<PyRef> pop_to_mark();
-  void push(PyRef value) { stack_.push_back(std::move(value)); }
+  void push(PyRef value) {
+    // Only a node nobody else holds is new; a memo reference or DUP shares an existing one.
+    if (value.use_count() == 1) count_value();
+    stack_.push_back(std::move(value));
+  }
+  void count_value() { values_.charge(kValueBytes, "decoded values"); }
   PyRef container(Kind kind);
 
   // Operand readers.
@@ -74,6 +84,7 @@ class Unpickler {
   std::string read_text(uint64_t n, const char* what);
   PyRef read_bytes(uint64_t n, const char* what);
   std::string read_line(const char* what);
+  uint64_t read_decimal(const char* what);
 
   // Opcode families.
   void push_long(int length_bytes);
@@ -93,6 +104,7 @@ class Unpickler {
   ByteSource& in_;
   PickleLimits limits_;
   AllocationBudget budget_;
+  AllocationBudget values_;  // the value tree itself (PickleLimits::value_factor)
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PyRef> memo_;
@@ -131,6 +143,7 @@ std::vector<PyRef> Unpickler::pop_to_mark() {
 }
 
 PyRef Unpickler::container(Kind kind) {
+  count_value();
   PyRef value = PyValue::make(kind);
   containers_.push_back(value);
   return value;
@@ -173,6 +186,14 @@ std::string Unpickler::read_line(const char* what) {
   return line;
 }
 
+uint64_t Unpickler::read_decimal(const char* what) {
+  const std::string line = read_line(what);
+  MMKD_CHECK(!line.empty() && line.size() <= 19 &&
+                 std::all_of(line.begin(), line.end(), [](char c) { return c >= '0' && c <= '9'; }),
+             what, " '", line, "' is not a decimal number");
+  return std::stoull(line);
+}
+
 // ---- opcode families ----------------------------------------------------------------------
 
 void Unpickler::push_long(int length_bytes) {
@@ -197,7 +218,12 @@ void Unpickler::push_global(const std::string& module, const std::string& name) 
   push(std::move(value));
 }
 
-void Unpickler::memo_put(uint64_t index) { memo_[index] = top(); }
+void Unpickler::memo_put(uint64_t index) {
+  // A one-byte MEMOIZE adds a hash-map entry: counted like a value, so a file of them is bounded.
+  const auto [entry, added] = memo_.try_emplace(index);
+  if (added) count_value();
+  entry->second = top();
+}
 
 void Unpickler::memo_get(uint64_t index) {
   const auto it = memo_.find(index);
@@ -490,6 +516,12 @@ void Unpickler::dispatch(uint8_t op) {
       break;
     case 0x94:
       memo_put(memo_.size());
+      break;
+    case 'p':  // PUT and GET: protocol 0's memo opcodes, still legal in any later protocol
+      memo_put(read_decimal("PUT memo index"));
+      break;
+    case 'g':
+      memo_get(read_decimal("GET memo index"));
       break;
     case 'h':
       memo_get(read_uint(1, "memo index"));

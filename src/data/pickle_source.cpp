@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/input_file.h"
 
 namespace mmkd::data::detail {
 
@@ -35,7 +36,7 @@ FileSource FileSource::open(const std::string& path) {
     if (errno == ENOENT || errno == ENOTDIR) MMKD_FAIL(path, ": no such file");
     MMKD_FAIL(path, ": cannot open (", std::strerror(errno), ")");
   }
-  MMKD_CHECK(!S_ISDIR(info.st_mode), path, ": is a directory, expected a pickle file");
+  require_regular_file(path, "a pickle file");
   std::FILE* file = std::fopen(path.c_str(), "rb");
   MMKD_CHECK(file != nullptr, path, ": cannot open (", std::strerror(errno), ")");
   std::setvbuf(file, nullptr, _IOFBF, kFileBufferBytes);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <functional>
 
+#include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
 
 namespace mmkd::data {
@@ -264,19 +265,10 @@ void PickleWriter::ndarray(const NdArray& array, int depth) {
 }  // namespace
 
 void write_pickle_file(const PyValue& root, const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  MMKD_CHECK(file != nullptr, path, ": cannot create (", std::strerror(errno), ")");
-  try {
-    PickleWriter writer([&](const void* data, size_t n) {
-      MMKD_CHECK(std::fwrite(data, 1, n, file) == n, path, ": write failed (", std::strerror(errno),
-                 ")");
-    });
+  write_file_atomic(path, [&](AtomicOutput& out) {
+    PickleWriter writer([&](const void* data, size_t n) { out.write(data, n); });
     writer.write_document(root);
-  } catch (...) {
-    std::fclose(file);
-    throw;
-  }
-  MMKD_CHECK(std::fclose(file) == 0, path, ": write failed (", std::strerror(errno), ")");
+  });
 }
 
 std::string write_pickle_bytes(const PyValue& root) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <sstream>
 
+#include "mmkd/core/config_file.h"
 #include "mmkd/core/error.h"
 #include "mmkd/core/yaml_config.h"
 #include "mmkd/models/architecture.h"
@@ -189,14 +190,8 @@ ModelConfig parse_model_config(const YAML::Node& node, const std::string& path) 
 }
 
 ModelConfig load_model_config(const std::string& file) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::BadFile&) {
-    MMKD_FAIL("cannot read config file '", file, "'");
-  } catch (const YAML::Exception& e) {
-    MMKD_FAIL("config file '", file, "': YAML error: ", e.what());
-  }
+  // The loader every command uses, so `include:` composes here too (configs/student_5.yaml).
+  const YAML::Node root = load_config_file(file);
   MMKD_CHECK(root.IsMap() && root["model"], "config file '", file,
              "': expected a top-level 'model:' section");
   try {

@@ -9,6 +9,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
 
 namespace mmkd::report {
@@ -158,13 +159,21 @@ void write_heatmaps(const std::vector<HeatmapPanel>& panels, const FigureOptions
         kTitleHeight + (i / columns) * cell_h + kMargin / 2 + (options.panel_size - h) / 2;
     draw_panel(cr, p, x0, y0, w, h);
   }
-  const std::string tmp = path + ".tmp";
-  const cairo_status_t status = cairo_surface_write_to_png(surface, tmp.c_str());
+  // Encode into memory, then write atomically: a failed write (full disk) is then one
+  // mmkd::Error naming the path, and no temporary file is left behind.
+  std::string png;
+  const cairo_status_t status = cairo_surface_write_to_png_stream(
+      surface,
+      [](void* closure, const unsigned char* data, unsigned int n) {
+        static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), n);
+        return CAIRO_STATUS_SUCCESS;
+      },
+      &png);
   cairo_destroy(cr);
   cairo_surface_destroy(surface);
-  MMKD_CHECK(status == CAIRO_STATUS_SUCCESS, path, ": could not write the PNG (",
+  MMKD_CHECK(status == CAIRO_STATUS_SUCCESS, path, ": could not encode the PNG (",
              cairo_status_to_string(status), ")");
-  std::filesystem::rename(tmp, path);
+  write_text_atomic(path, png);
 }
 
 }  // namespace mmkd::report

@@ -13,6 +13,11 @@ namespace mmkd::study {
 
 namespace fs = std::filesystem;
 
+namespace {
+/// Documented in docs/reliability.md: a typo in the seed count must not plan a billion runs.
+constexpr int64_t kMaxSeeds = 1000;
+}  // namespace
+
 std::string StudyConfig::resolve(const std::string& path) const {
   if (fs::path(path).is_absolute()) return path;
   return (fs::path(source).parent_path() / path).lexically_normal().string();
@@ -135,8 +140,9 @@ StudyConfig load_study_config(const std::string& path, const std::vector<std::st
   config.source = path;
   config.resolved_yaml = YAML::Dump(root) + "\n";
   read_optional(node, "seeds", "study", config.seeds);
-  MMKD_CHECK(config.seeds >= 1, "config key 'study.seeds': expected at least 1, got ",
-             config.seeds);
+  MMKD_CHECK(config.seeds >= 1 && config.seeds <= kMaxSeeds,
+             "config key 'study.seeds': expected 1 to ", kMaxSeeds, ", got ", config.seeds,
+             " (the plan holds every run of every seed before the first one starts)");
   read_optional(node, "set", "study", config.overrides);
   read_optional(node, "extended", "study", config.extended);
   const YAML::Node sections = node["sections"];

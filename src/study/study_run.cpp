@@ -73,6 +73,7 @@ void evaluate_missing_modalities(const StudyConfig& config, const std::string& o
     for (const auto& drop : todo) {
       train::EvalOptions options;
       options.drop = data::parse_modality_list(drop, "study.missing_modality.drop");
+      options.context = run.best() + " without " + drop + " on the test split";
       const train::EvalResult result = train::evaluate(model, data.split("test"), options);
       nlohmann::json j = result.to_json();
       j["dropped"] = drop;

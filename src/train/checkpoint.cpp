@@ -1,9 +1,12 @@
 #include "mmkd/train/checkpoint.h"
 
+#include <caffe2/serialize/inline_container.h>
+
 #include <filesystem>
 
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
+#include "mmkd/core/zip_integrity.h"
 #include "mmkd/models/model_config_yaml.h"
 
 namespace mmkd::train {
@@ -60,8 +63,29 @@ CheckpointInfo read_info(torch::serialize::InputArchive& archive, const std::str
   return info;
 }
 
+/// Stored records are checked by verify_zip_crcs; the few deflated ones (LibTorch's code
+/// records) are inflated by LibTorch's own reader and checked here.
+void verify_checkpoint_crcs(const std::string& path) {
+  const std::vector<CompressedRecord> compressed = verify_zip_crcs(path);
+  if (compressed.empty()) return;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const CompressedRecord& record : compressed) {
+      // The reader prefixes names with the archive's top folder itself.
+      const std::string name = record.name.substr(record.name.find('/') + 1);
+      const auto [data, size] = reader.getRecord(name);
+      MMKD_CHECK(crc32_update(0, data.get(), size) == record.crc, path,
+                 ": damaged checkpoint: record '", record.name,
+                 "' fails its CRC check; the file was changed after it was written");
+    }
+  } catch (const c10::Error& e) {
+    MMKD_FAIL(path, ": damaged checkpoint (", e.what_without_backtrace(), ")");
+  }
+}
+
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path) {
   MMKD_CHECK(std::filesystem::exists(path), path, ": no such checkpoint");
+  verify_checkpoint_crcs(path);
   try {
     // Always onto the CPU: a checkpoint written on a GPU loads anywhere; callers move it.
     archive.load_from(path, torch::Device(torch::kCPU));
@@ -76,6 +100,18 @@ models::ModelConfig config_of(const CheckpointInfo& info, const std::string& pat
   } catch (const std::exception& e) {
     MMKD_FAIL(path, ": its stored config does not parse: ", e.what());
   }
+}
+
+/// A NaN or inf weight passes the CRC when it was saved that way (a diverged run); it would
+/// turn every prediction into NaN, so it is refused with the tensor's name.
+void check_finite(const models::MultimodalNet& model, const std::string& path) {
+  auto check = [&](const std::string& kind, const std::string& name, const torch::Tensor& t) {
+    MMKD_CHECK(!t.is_floating_point() || torch::isfinite(t).all().item<bool>(), path, ": ", kind,
+               " '", name, "' holds non-finite values (NaN or inf); the checkpoint is damaged ",
+               "or comes from a diverged run");
+  };
+  for (const auto& item : model->named_parameters()) check("parameter", item.key(), item.value());
+  for (const auto& item : model->named_buffers()) check("buffer", item.key(), item.value());
 }
 
 }  // namespace
@@ -105,7 +141,15 @@ void save_checkpoint(const std::string& path, models::MultimodalNet& model,
   std::filesystem::create_directories(std::filesystem::path(path).parent_path().empty()
                                           ? std::filesystem::path(".")
                                           : std::filesystem::path(path).parent_path());
-  write_file_atomic(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+  // Serialise into memory first: LibTorch's file writer throws from its destructor when the
+  // disk fills (std::terminate); a buffer cannot fail that way, and AtomicOutput reports a
+  // full disk as one mmkd::Error and removes the temporary file.
+  std::string bytes;
+  archive.save_to([&](const void* data, size_t n) {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  write_file_atomic(path, [&](AtomicOutput& out) { out.write(bytes); });
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {
@@ -131,6 +175,7 @@ CheckpointInfo load_checkpoint_into(const std::string& path, models::MultimodalN
   } catch (const c10::Error& e) {
     MMKD_FAIL(path, ": weights do not fit the network (", e.what_without_backtrace(), ")");
   }
+  check_finite(model, path);
   if (state.optimizer) {
     torch::serialize::InputArchive optimizer_archive;
     MMKD_CHECK(archive.try_read("optimizer", optimizer_archive), path,

@@ -1,5 +1,8 @@
 #include "mmkd/train/evaluate.h"
 
+#include <cmath>
+
+#include "mmkd/core/error.h"
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/train/labels.h"
 #include "mmkd/train/objective.h"
@@ -50,7 +53,12 @@ EvalResult evaluate(models::MultimodalNet& model, const data::Split& split,
   for (int64_t i = 0; i < loader.num_batches(); ++i) {
     const data::Batch batch = loader.batch(i).to(options.device);
     const models::ModelOutput out = model->forward(inputs_of(batch, options.drop));
-    loss_sum += task_loss(config, out.logits, batch).item<double>() * batch.size();
+    const double loss = task_loss(config, out.logits, batch).item<double>();
+    // A NaN would turn into confident-looking metrics (argmax of NaN is 0); stop here instead.
+    MMKD_CHECK(std::isfinite(loss) && torch::isfinite(out.logits).all().item<bool>(),
+               options.context, ", batch ", i + 1, " of ", loader.num_batches(),
+               ": the network's outputs are not finite (loss ", loss, ")");
+    loss_sum += loss * batch.size();
     outputs.push_back(out.logits.to(torch::kCPU));
   }
   if (was_training) model->train();

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "mmkd/core/error.h"
 #include "mmkd/core/thread_budget.h"
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/train/checkpoint.h"
@@ -23,6 +24,10 @@ models::InputShape input_shape_of(const data::MoseiData& data) {
 }
 
 void set_threads(int64_t threads) {
+  // Commands without a run config (eval, latency, bench) reach here straight from --threads.
+  MMKD_CHECK(threads <= max_threads(), "--threads ", threads, ": ", threads,
+             " threads on a machine with ", usable_cores(), " usable cores; use at most ",
+             max_threads(), " (0 = one per free core)");
   torch::set_num_threads(static_cast<int>(ThreadBudget(threads).threads()));
 }
 
@@ -39,6 +44,8 @@ RunMetrics finish_run(const RunConfig& config, const RunDir& dir, const data::Mo
   EvalOptions options;
   options.batch_size = config.train.eval_batch_size;
   options.device = device;
+  // A non-finite test output stops here, before metrics.json could make the run look finished.
+  options.context = dir.best() + " on the test split";
   const EvalResult test = evaluate(best, data.split("test"), options);
   RunMetrics metrics;
   metrics.model = best->config().describe();

@@ -1,6 +1,8 @@
 #include "mmkd/train/run_config.h"
 
+#include <algorithm>
 #include <initializer_list>
+#include <thread>
 
 #include "mmkd/core/config_file.h"
 #include "mmkd/core/error.h"
@@ -8,6 +10,14 @@
 #include "mmkd/models/model_config_yaml.h"
 
 namespace mmkd::train {
+
+namespace {
+constexpr int64_t kMaxThreadsPerCore = 4;
+}  // namespace
+
+int64_t max_threads() {
+  return kMaxThreadsPerCore * std::max<int64_t>(1, std::thread::hardware_concurrency());
+}
 
 void TrainConfig::validate(const std::string& path) const {
   const auto key = [&](const char* name) { return join_key(path, name); };
@@ -26,6 +36,9 @@ void TrainConfig::validate(const std::string& path) const {
   MMKD_CHECK(seed >= 0, "config key '", key("seed"), "': must be >= 0, got ", seed);
   MMKD_CHECK(threads >= 0, "config key '", key("threads"),
              "': must be >= 0 (0 = one per free core), got ", threads);
+  MMKD_CHECK(threads <= max_threads(), "config key '", key("threads"), "': ", threads,
+             " threads on a machine with ", std::max(1u, std::thread::hardware_concurrency()),
+             " cores; use at most ", max_threads(), " (0 = one per free core)");
   MMKD_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "config key '", key("device"),
              "': expected cpu, cuda or cuda:N, got '", device, "'");
   const auto one_of = [&](const char* name, const std::string& value,

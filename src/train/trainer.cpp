@@ -63,6 +63,24 @@ class ProgressBar {
   int64_t epoch_, total_;
 };
 
+/// What a run stopped by a non-finite value leaves to resume from.
+std::string stopped_note(const std::string& last) {
+  const std::string where = std::filesystem::exists(last) ? "the last good checkpoint is " + last
+                                                          : "no checkpoint had been written yet";
+  return "training stopped; " + where + " (lower train.lr or check the data for extreme values)";
+}
+
+/// evaluate() on the validation split; a failure (a non-finite output above all) stops the run
+/// before this epoch's checkpoints replace the last good ones, and says so.
+EvalResult validate(models::MultimodalNet& model, const data::Split& split,
+                    const EvalOptions& options, const std::string& last) {
+  try {
+    return evaluate(model, split, options);
+  } catch (const Error& e) {
+    MMKD_FAIL(e.what(), "; ", stopped_note(last));
+  }
+}
+
 std::vector<torch::Tensor> trainable(models::MultimodalNet& model, Objective& objective) {
   std::vector<torch::Tensor> params = model->parameters();
   for (auto& p : objective.parameters()) params.push_back(p);
@@ -155,8 +173,7 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
         batch);
     const double value = loss.total.item<double>();
     MMKD_CHECK(std::isfinite(value), "epoch ", epoch + 1, ", batch ", i + 1, ": the loss is ",
-               value, "; training stopped. The last good checkpoint is ", dir_.last(),
-               " (lower train.lr or check the data for extreme values)");
+               value, "; ", stopped_note(dir_.last()));
     if (config_.train.clip > 0) {
       // The network and the distillation heads are clipped apart: the heads' gradients must not
       // change how the network's are scaled (with beta = 0 the student trains as if alone).
@@ -263,7 +280,8 @@ FitResult Trainer::fit(bool resume) {
     EvalOptions eval_options;
     eval_options.batch_size = config_.train.eval_batch_size;
     eval_options.device = device_;
-    const EvalResult val = evaluate(model_, data_.split("valid"), eval_options);
+    eval_options.context = "epoch " + std::to_string(epoch + 1) + ", validation";
+    const EvalResult val = validate(model_, data_.split("valid"), eval_options, dir_.last());
     record.val_loss = val.loss;
     record.val_accuracy = val.accuracy();
     record.val_f1 = val.f1_weighted();

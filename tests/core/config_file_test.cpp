@@ -1,7 +1,10 @@
 #include "mmkd/core/config_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -56,6 +59,63 @@ TEST(ConfigFile, OverridesKeepYamlTypesAndCreatePaths) {
   EXPECT_EQ(root["model"]["readout"].as<std::string>(), "mean");
   EXPECT_THROW(apply_override(root, "no_equals_sign"), Error);
   EXPECT_THROW(apply_override(root, "train..lr=1"), Error);
+}
+
+}  // namespace mmkd
+
+namespace mmkd {
+
+std::string load_error(const fs::path& path) {
+  try {
+    load_config_file(path.string());
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ConfigFile, DirectoryOrMalformedIncludeIsNamed) {
+  const fs::path dir = temp_dir();
+  write(dir / "dir_include.yaml", "include: models\n");
+  EXPECT_EQ(load_error(dir / "dir_include.yaml"),
+            (dir / "models").string() + ": is a directory, expected a YAML config file");
+  write(dir / "bad_list.yaml", "include: [models/x.yaml, {a: 1}]\n");
+  EXPECT_EQ(load_error(dir / "bad_list.yaml"),
+            (dir / "bad_list.yaml").string() +
+                ": 'include' entry 2 is not a file name (the list must hold file names only)");
+  fs::remove_all(dir);
+}
+
+// A FIFO with no writer would block the read forever; it is refused before it is opened.
+TEST(ConfigFile, FifoIsRefusedWithoutBlocking) {
+  const fs::path dir = temp_dir();
+  ASSERT_EQ(::mkfifo((dir / "pipe.yaml").c_str(), 0600), 0);
+  EXPECT_EQ(load_error(dir / "pipe.yaml"),
+            (dir / "pipe.yaml").string() + ": is a FIFO (named pipe), expected a YAML config file");
+  fs::remove_all(dir);
+}
+
+// 40 levels of diamonds: level i's two files both include level i+1's two. Reading each file
+// every time it is reached would parse 2^40 files; each is parsed once.
+TEST(ConfigFile, DiamondIncludesAreReadOncePerFile) {
+  const fs::path dir = temp_dir();
+  const int levels = 40;
+  for (int i = 0; i < levels; ++i) {
+    const std::string next = i + 1 < levels ? "include: [a" + std::to_string(i + 1) + ".yaml, b" +
+                                                  std::to_string(i + 1) + ".yaml]\n"
+                                            : "";
+    for (const char* side : {"a", "b"})
+      write(dir / (side + std::to_string(i) + ".yaml"),
+            next + "train: {" + side + std::to_string(i) + ": " + std::to_string(i) + "}\n");
+  }
+  write(dir / "top.yaml", "include: [a0.yaml, b0.yaml]\n");
+  const auto start = std::chrono::steady_clock::now();
+  const YAML::Node config = load_config_file((dir / "top.yaml").string());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(config["train"]["a39"].as<int>(), 39);
+  EXPECT_EQ(config["train"]["b0"].as<int>(), 0);
+  EXPECT_EQ(config["train"].size(), 80u);
+  fs::remove_all(dir);
 }
 
 }  // namespace mmkd

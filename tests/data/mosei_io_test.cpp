@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "../support/temp_files.h"
 #include "mmkd/core/error.h"
 #include "mmkd/data/pickle.h"
 #include "mmkd/data/pickle_writer.h"
@@ -114,7 +115,7 @@ TEST(MoseiIo, SaveThenLoadIsIdentical) {
   const MoseiData data = load_mosei(pickle_fixture("mult_p4.pkl"));
   const std::string path = temp_path("roundtrip.pkl");
   save_mosei(data, path);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp-" + std::to_string(::getpid())));
+  EXPECT_TRUE(mmkd::testing::temp_files_of(path).empty());
   const MoseiData back = load_mosei(path);
   for (const auto& [name, split] : data.splits) {
     const Split& other = back.split(name);
@@ -143,7 +144,7 @@ TEST(MoseiIo, FailedSaveLeavesNoFile) {
   const std::string dir = temp_path("target_dir");
   std::filesystem::create_directories(dir + "/occupied");  // rename onto a non-empty dir fails
   EXPECT_THROW(save_mosei(data, dir), Error);
-  EXPECT_FALSE(std::filesystem::exists(dir + ".tmp-" + std::to_string(::getpid())));
+  EXPECT_TRUE(mmkd::testing::temp_files_of(dir).empty());
   std::filesystem::remove_all(dir);
   EXPECT_THROW(save_mosei(data, "/nonexistent/dir/out.pkl"), Error);
 }
@@ -194,6 +195,13 @@ TEST(MoseiIoValidation, ReportsFileProblems) {
             std::string::npos);
   const std::string malicious = pickle_fixture("malicious_p4.pkl");
   EXPECT_NE(error_of([&] { load_mosei(malicious); }).find("'posix.system'"), std::string::npos);
+}
+
+// An empty split used to fail only inside batching ("cannot batch an empty split"), unnamed.
+TEST(MoseiIoValidation, EmptySplitIsNamed) {
+  PyRef root = dataset_tree();
+  replace_key(*root, "valid", split_tree(0));
+  EXPECT_EQ(load_error(root), "F: split 'valid' holds no samples; every split needs at least one");
 }
 
 TEST(MoseiIoValidation, ReportsStructureProblems) {

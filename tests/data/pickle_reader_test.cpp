@@ -186,9 +186,12 @@ TEST(PickleReader, BoundsNestingAndRefusesCycles) {
                                     7))
                 .find("contains itself"),
             std::string::npos);
-  // A deep chain that is dropped (POP) before STOP must be freed without deep recursion.
-  const PyRef ok =
-      read_pickle_memory(("\x80\x04]" + std::string(200000, '\x85') + "0N.").data(), 200006);
+  // A deep chain that is dropped (POP) before STOP must be freed without deep recursion (the
+  // bound on decoded values would refuse this chain first; raised, the freeing is tested).
+  PickleLimits generous;
+  generous.value_factor = 1000;
+  const PyRef ok = read_pickle_memory(("\x80\x04]" + std::string(200000, '\x85') + "0N.").data(),
+                                      200006, "chain", generous);
   EXPECT_TRUE(ok->is(Kind::kNone));
 }
 
@@ -217,6 +220,26 @@ TEST(PickleReader, BoundsAllocationByTheInputSize) {
   for (int i = 0; i < 200; ++i) body += std::string("h\x00h\x01R0", 6);
   body += "N.";
   EXPECT_NE(parse_error(body).find("more than its input size allows"), std::string::npos);
+}
+
+// A list of 200,000 Nones is a 200 KB file but 50 MB of decoded values (250x).
+TEST(PickleReader, BoundsDecodedValuesByTheInputSize) {
+  const std::string body = "(" + std::string(200000, 'N') + "l.";
+  const std::string message = parse_error(body);
+  EXPECT_NE(message.find("more than its input size allows"), std::string::npos) << message;
+  EXPECT_NE(message.find("decoded values"), std::string::npos) << message;
+  // The same file within a raised bound reads: the limit, not the content, refused it.
+  PickleLimits generous;
+  generous.value_factor = 1000;
+  const std::string bytes = std::string("\x80\x04", 2) + body;
+  const PyRef list = read_pickle_memory(bytes.data(), bytes.size(), "nones", generous);
+  EXPECT_EQ(list->items.size(), 200000u);
+}
+
+// MEMOIZE is one byte and adds a memo entry each time: bounded like the values.
+TEST(PickleReader, BoundsMemoEntriesByTheInputSize) {
+  const std::string message = parse_error("N" + std::string(400000, '\x94') + ".");
+  EXPECT_NE(message.find("decoded values"), std::string::npos) << message;
 }
 
 TEST(PickleReader, WhitelistIsExactlyNumpyReconstruction) {

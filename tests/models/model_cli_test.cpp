@@ -27,4 +27,20 @@ TEST(ModelCli, SummaryPrintsCountsLengthsAndPaperFigures) {
   EXPECT_NE(out.output.find("Tv,Ta,Tl"), std::string::npos) << out.output;
 }
 
+// configs/student_5.yaml is only `include: [train/defaults.yaml, models/student_5.yaml]`: the
+// summary must resolve it as `mmkd train` does and describe the same network.
+TEST(ModelCli, SummaryResolvesIncludesLikeTheOtherCommands) {
+  auto composed = run_cli("model summary --config " + repo_path("configs/student_5.yaml"));
+  ASSERT_EQ(composed.status, 0) << composed.output;
+  EXPECT_NE(composed.output.find("Model: student 5"), std::string::npos) << composed.output;
+  auto direct = run_cli("model summary --config " + repo_path("configs/models/student_5.yaml"));
+  ASSERT_EQ(direct.status, 0) << direct.output;
+  // Everything after the "Config: <file>" line (shape, per-module counts) must be the same.
+  const auto after_config = [](const std::string& text) {
+    return text.find("Input shape") == std::string::npos ? text
+                                                         : text.substr(text.find("Input shape"));
+  };
+  EXPECT_EQ(after_config(composed.output), after_config(direct.output));
+}
+
 }  // namespace

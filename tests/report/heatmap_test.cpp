@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "../support/cli.h"
+#include "../support/temp_files.h"
 #include "mmkd/core/error.h"
 
 namespace mmkd::report {
@@ -50,7 +51,7 @@ TEST(Heatmap, WritesAPngWhoseSizeFollowsTheGrid) {
   // Two columns of (panel + 2 margins of 56 + bar 12), two rows of (panel + 2 margins) + title.
   EXPECT_EQ(w, 2u * (100 + 112 + 12));
   EXPECT_EQ(h, 2u * (100 + 112) + 34);
-  EXPECT_FALSE(std::filesystem::exists(dir / "grid.png.tmp"));
+  EXPECT_TRUE(mmkd::testing::temp_files_of(dir / "grid.png").empty());
 }
 
 TEST(Heatmap, RefusesEmptyOrNon2dPanelsAndNamesThePath) {

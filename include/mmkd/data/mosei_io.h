@@ -20,8 +20,8 @@ namespace mmkd::data {
 MoseiData load_mosei(const std::string& path);
 
 /// Writes `data` in MulT's layout (float32 features, labels [N,1,1], `id` and `events` when
-/// present, events as uint8) to `path` atomically: a temporary file `path.tmp-<pid>` is written
-/// and renamed; on failure it is removed and `path` is left untouched.
+/// present, events as uint8) to `path` atomically (write_file_atomic: an exclusively created
+/// temporary file is written and renamed; on failure it is removed and `path` is left untouched).
 void save_mosei(const MoseiData& data, const std::string& path);
 
 }  // namespace mmkd::data

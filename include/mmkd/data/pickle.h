@@ -102,6 +102,11 @@ struct PickleLimits {
   /// Bytes the reader may allocate for payloads and conversions, as a multiple of the input size
   /// (plus 1 MiB): a length field can never make it allocate more than the file holds.
   double payload_factor = 2.0;
+  /// Bytes of decoded values (one node is about 250 bytes, and a one-byte opcode such as None
+  /// makes one) as a multiple of the input size, plus 16 MiB: a file of millions of tiny
+  /// opcodes must not cost hundreds of times its size in memory. Real MOSEI files, whose bulk
+  /// is array payloads, use well under 1x.
+  double value_factor = 64.0;
 };
 
 /// Parses the pickle file at `path`, streaming it; big byte payloads are read straight into the

@@ -72,7 +72,8 @@ struct ModelConfig {
 /// accepts the names above or, for students, 1..5. d_model defaults to 40 (teacher) / 64 (student).
 ModelConfig parse_model_config(const YAML::Node& node, const std::string& path = "model");
 
-/// Reads the top-level `model:` key of a YAML file (other top-level keys are ignored).
+/// Reads the top-level `model:` key of a YAML config file, its `include:`s resolved as for every
+/// command (load_config_file); other top-level keys are ignored.
 ModelConfig load_model_config(const std::string& file);
 
 /// Sequence lengths and feature sizes of the inputs, indexed by data::modality_index (V, A, L).

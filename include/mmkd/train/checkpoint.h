@@ -29,10 +29,15 @@ struct TrainingState {
   bool rng = true;  ///< store / restore the default CPU generator (dropout)
 };
 
-/// Writes atomically (temporary file, then rename). `state` may be empty (deployable network).
+/// Writes atomically (temporary file, then rename); a failed write (full disk) is one
+/// mmkd::Error naming `path`, which keeps its previous content. `state` may be empty
+/// (deployable network).
 void save_checkpoint(const std::string& path, models::MultimodalNet& model,
                      const CheckpointInfo& info, const TrainingState& state = {});
 
+/// Every load first checks each record of the archive against its CRC32 (verify_zip_crcs) and
+/// refuses, naming the file, a damaged checkpoint; loaded weights must be finite.
+///
 /// Reads only the metadata (cheap relative to the tensors; no network is built).
 CheckpointInfo read_checkpoint_info(const std::string& path);
 

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "mmkd/data/mosei_data.h"
@@ -17,6 +18,8 @@ struct EvalOptions {
   /// Modalities whose inputs are zeroed (missing-modality evaluation of a teacher).
   std::vector<data::Modality> drop;
   torch::Device device = torch::kCPU;
+  /// What is evaluated, opening the error on a non-finite output ("epoch 3, validation").
+  std::string context = "evaluation";
 };
 
 struct EvalResult {
@@ -33,7 +36,8 @@ struct EvalResult {
   std::string summary() const;
 };
 
-/// Evaluates `model` on every sample of `split` in order.
+/// Evaluates `model` on every sample of `split` in order. A non-finite output or loss is never
+/// a result: it throws an mmkd::Error naming `options.context` and the batch.
 EvalResult evaluate(models::MultimodalNet& model, const data::Split& split,
                     const EvalOptions& options = {});
 

@@ -11,6 +11,10 @@
 
 namespace mmkd::train {
 
+/// The most intra-op threads a run may ask for: 4 per core. Far more threads than cores only
+/// make OpenMP's barriers spin, so a typo (`threads: 10000`) is refused instead of crawling.
+int64_t max_threads();
+
 /// The `train:` section. Defaults are the paper's (SPEC §6).
 struct TrainConfig {
   int64_t epochs = 100;           ///< passes over the training split
