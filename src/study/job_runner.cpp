@@ -13,7 +13,6 @@
 #include <iostream>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "mmkd/core/error.h"
 #include "mmkd/core/thread_budget.h"

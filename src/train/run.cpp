@@ -1,6 +1,7 @@
 #include "mmkd/train/run.h"
 
 #include <iostream>
+#include <thread>
 
 #include "mmkd/core/error.h"
 #include "mmkd/core/thread_budget.h"
@@ -26,8 +27,8 @@ models::InputShape input_shape_of(const data::MoseiData& data) {
 void set_threads(int64_t threads) {
   // Commands without a run config (eval, latency, bench) reach here straight from --threads.
   MMKD_CHECK(threads <= max_threads(), "--threads ", threads, ": ", threads,
-             " threads on a machine with ", usable_cores(), " usable cores; use at most ",
-             max_threads(), " (0 = one per free core)");
+             " threads on a machine with ", std::max(1u, std::thread::hardware_concurrency()),
+             " cores; use at most ", max_threads(), " (0 = one per free core)");
   torch::set_num_threads(static_cast<int>(ThreadBudget(threads).threads()));
 }
 
