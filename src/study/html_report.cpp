@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <optional>
 #include <sstream>
 
 #include "mmkd/report/run_summary.h"
@@ -140,6 +141,86 @@ std::string svg_chart(const std::vector<std::pair<std::string, std::vector<doubl
   return out.str();
 }
 
+namespace {
+
+bool is_edam(const LiftGainPoint& p) {
+  for (const auto& m : p.methods)
+    if (m.rfind("edam", 0) == 0) return true;
+  return false;
+}
+
+/// Least-squares slope and Pearson r of y on x; nullopt with fewer than 3 points or no spread.
+std::optional<std::pair<double, double>> fit_line(const std::vector<double>& x,
+                                                  const std::vector<double>& y) {
+  const size_t n = x.size();
+  if (n < 3) return std::nullopt;
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < n; ++i) mx += x[i] / n, my += y[i] / n;
+  double sxx = 0, syy = 0, sxy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sxx += (x[i] - mx) * (x[i] - mx);
+    syy += (y[i] - my) * (y[i] - my);
+    sxy += (x[i] - mx) * (y[i] - my);
+  }
+  if (sxx <= 0 || syy <= 0) return std::nullopt;
+  return std::make_pair(sxy / sxx, sxy / std::sqrt(sxx * syy));
+}
+
+}  // namespace
+
+std::string svg_lift_gain(const std::vector<LiftGainPoint>& points) {
+  constexpr double W = 560, H = 320, L = 55, R = 150, T = 20, B = 45;
+  double x_lo = 1.0, x_hi = 1.1, y_lo = -1.0, y_hi = 1.0;
+  for (const auto& p : points) {
+    x_lo = std::min(x_lo, p.teacher_lift), x_hi = std::max(x_hi, p.teacher_lift);
+    y_lo = std::min(y_lo, p.gain), y_hi = std::max(y_hi, p.gain);
+  }
+  const double x_pad = 0.05 * (x_hi - x_lo), y_pad = 0.05 * (y_hi - y_lo);
+  x_lo -= x_pad, x_hi += x_pad, y_lo -= y_pad, y_hi += y_pad;
+  const auto px = [&](double x) { return L + (W - L - R) * (x - x_lo) / (x_hi - x_lo); };
+  const auto py = [&](double y) { return T + (H - T - B) * (1 - (y - y_lo) / (y_hi - y_lo)); };
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1) << "<svg xmlns='http://www.w3.org/2000/svg' width='"
+      << W << "' height='" << H << "'>"
+      << "<rect x='" << L << "' y='" << T << "' width='" << W - L - R << "' height='" << H - T - B
+      << "' fill='none' stroke='#999'/>"
+      << "<line x1='" << L << "' x2='" << W - R << "' y1='" << py(0) << "' y2='" << py(0)
+      << "' stroke='#bbb' stroke-dasharray='4 3'/>"
+      << "<text x='" << (L + W - R) / 2 << "' y='" << H - 8
+      << "' font-size='11' text-anchor='middle'>teacher map lift (distilled pairs)</text>"
+      << "<text x='" << L << "' y='" << H - B + 14 << "' font-size='11'>" << std::setprecision(2)
+      << x_lo << "</text><text x='" << W - R << "' y='" << H - B + 14
+      << "' font-size='11' text-anchor='end'>" << x_hi << "</text>"
+      << "<text x='4' y='" << T + 10 << "' font-size='11'>" << std::setprecision(1) << y_hi
+      << "</text><text x='4' y='" << H - B << "' font-size='11'>" << y_lo << "</text>"
+      << "<text x='4' y='" << (T + H - B) / 2 << "' font-size='11'>gain (pts)</text>";
+  std::vector<double> ex, ey;
+  for (const auto& p : points) {
+    const bool edam = is_edam(p);
+    if (edam) ex.push_back(p.teacher_lift), ey.push_back(p.gain);
+    out << "<circle cx='" << px(p.teacher_lift) << "' cy='" << py(p.gain) << "' r='3.5' fill='"
+        << (edam ? "#d62728" : "#7f7f7f") << "' fill-opacity='0.75'><title>" << escape(p.row)
+        << " seed " << p.seed << "</title></circle>";
+  }
+  out << "<text x='" << W - R + 8 << "' y='" << T + 12 << "' font-size='11' fill='#d62728'>EDAM"
+      << " runs</text><text x='" << W - R + 8 << "' y='" << T + 26
+      << "' font-size='11' fill='#7f7f7f'>other KD runs</text>";
+  if (const auto fit = fit_line(ex, ey)) {
+    double mx = 0, my = 0;
+    for (size_t i = 0; i < ex.size(); ++i) mx += ex[i] / ex.size(), my += ey[i] / ey.size();
+    const double slope = fit->first;
+    out << "<line x1='" << px(x_lo) << "' y1='" << py(my + slope * (x_lo - mx)) << "' x2='"
+        << px(x_hi) << "' y2='" << py(my + slope * (x_hi - mx))
+        << "' stroke='#d62728' stroke-width='1'/>"
+        << "<text x='" << W - R + 8 << "' y='" << T + 48 << "' font-size='11' fill='#d62728'>"
+        << "EDAM: r = " << std::setprecision(2) << fit->second << "</text><text x='" << W - R + 8
+        << "' y='" << T + 62 << "' font-size='11' fill='#d62728'>slope " << slope
+        << " pts/lift</text>";
+  }
+  out << "</svg>";
+  return out.str();
+}
+
 std::string render_html(const HtmlReport& report) {
   std::ostringstream out;
   out << "<!doctype html><html><head><meta charset='utf-8'><title>" << escape(report.title)
@@ -150,7 +231,15 @@ std::string render_html(const HtmlReport& report) {
       << "<h1>" << escape(report.title) << "</h1>\n<p>Accuracy and F1 on the test split, mean ± "
       << "std over seeds; the paper's figures (CMU-MOSEI) beside ours. Event-mass lift: the share "
          "of attention on event steps over its chance level (1 = chance).</p>\n"
-      << table_html(report.rows);
+      << table_html(report.rows)
+      << "<p>Δ acc7: a row's accuracy minus its baseline's (a student trained alone), seed by "
+         "seed, mean with its 95% interval (Student's t over the seeds both finished) and the "
+         "two-sided paired t-test's p.</p>\n";
+  if (const auto points = lift_gain_points(report.rows); !points.empty())
+    out << "<h2>Teacher map lift and distillation gain</h2>\n<p>One point per distilled run: the "
+           "event-mass lift of the teacher's distilled maps against the run's gain over its "
+           "baseline of the same seed (hover for the run).</p>\n"
+        << svg_lift_gain(points) << "\n";
   // Training curves: validation accuracy and loss of seed 0 of every row, one chart per section.
   out << "<h2>Training curves (seed 0)</h2>\n";
   std::string section;

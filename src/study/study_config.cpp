@@ -23,6 +23,12 @@ std::string StudyConfig::resolve(const std::string& path) const {
   return (fs::path(source).parent_path() / path).lexically_normal().string();
 }
 
+std::string StudyConfig::baseline_of(const RowSpec& row, bool distilled) const {
+  if (row.baseline == "none") return "";
+  if (!row.baseline.empty()) return row.baseline;
+  return distilled ? baseline : "";
+}
+
 namespace {
 
 std::optional<PaperFigures> parse_paper(const YAML::Node& node, const std::string& path) {
@@ -37,12 +43,13 @@ std::optional<PaperFigures> parse_paper(const YAML::Node& node, const std::strin
 
 RowSpec parse_row(const YAML::Node& node, const std::string& path) {
   MMKD_CHECK(node.IsMap(), "config key '", path, "': expected a map {name: N, config: F, ...}");
-  check_known_keys(node, {"name", "config", "set", "paper", "alone"}, path);
+  check_known_keys(node, {"name", "config", "set", "paper", "alone", "baseline"}, path);
   RowSpec row;
   read_optional(node, "name", path, row.name);
   read_optional(node, "config", path, row.config);
   read_optional(node, "set", path, row.overrides);
   read_optional(node, "alone", path, row.alone);
+  read_optional(node, "baseline", path, row.baseline);
   row.paper = parse_paper(node["paper"], join_key(path, "paper"));
   MMKD_CHECK(!row.name.empty(), "config key '", join_key(path, "name"), "' is required");
   MMKD_CHECK(row.name.find_first_of("/ ") == std::string::npos, "config key '",
@@ -67,6 +74,33 @@ SectionSpec parse_section(const YAML::Node& node, const std::string& path) {
   MMKD_CHECK(section.teacher || !section.rows.empty(), "config key '", path,
              "': a section needs a teacher or rows");
   return section;
+}
+
+/// A baseline is a row of the study that trains alone (its accuracy is what distillation must
+/// beat), and not the row itself.
+void check_baselines(const StudyConfig& config, const std::set<std::string>& names) {
+  std::set<std::string> lone;
+  for (const auto& section : config.sections)
+    for (const auto& row : section.rows)
+      if (!section.teacher || row.alone) lone.insert(row.name);
+  const auto check = [&](const std::string& baseline, const std::string& key,
+                         const std::string& self) {
+    if (baseline.empty() || baseline == "none") return;
+    MMKD_CHECK(names.count(baseline), config.source, ": ", key, " names '", baseline,
+               "', which is not a row of the study");
+    MMKD_CHECK(lone.count(baseline), config.source, ": ", key, " names '", baseline,
+               "', which is not trained alone (a baseline is a student without distillation)");
+    MMKD_CHECK(baseline != self, config.source, ": ", key, ": row '", self,
+               "' cannot be its own baseline");
+  };
+  check(config.baseline, "study.baseline", "");
+  for (const auto& section : config.sections) {
+    if (section.teacher)
+      check(section.teacher->baseline, "the baseline of row '" + section.teacher->name + "'",
+            section.teacher->name);
+    for (const auto& row : section.rows)
+      check(row.baseline, "the baseline of row '" + row.name + "'", row.name);
+  }
 }
 
 /// Every row name once: a teacher may be listed by several sections (trained once) if its spec
@@ -102,6 +136,7 @@ void check_names(const StudyConfig& config) {
     known(config.missing_modality->teacher, "study.missing_modality.teacher");
     known(config.missing_modality->student, "study.missing_modality.student");
   }
+  check_baselines(config, names);
   if (config.figure) {
     known(config.figure->teacher, "study.figure.teacher");
     known(config.figure->student, "study.figure.student");
@@ -134,8 +169,9 @@ StudyConfig load_study_config(const std::string& path, const std::vector<std::st
   check_known_keys(root, {"study"}, "");
   const YAML::Node node = root["study"];
   MMKD_CHECK(node && node.IsMap(), path, ": expected a top-level 'study:' map");
-  check_known_keys(node, {"seeds", "set", "sections", "extended", "missing_modality", "figure"},
-                   "study");
+  check_known_keys(
+      node, {"seeds", "set", "sections", "extended", "missing_modality", "figure", "baseline"},
+      "study");
   StudyConfig config;
   config.source = path;
   config.resolved_yaml = YAML::Dump(root) + "\n";
@@ -145,6 +181,7 @@ StudyConfig load_study_config(const std::string& path, const std::vector<std::st
              " (the plan holds every run of every seed before the first one starts)");
   read_optional(node, "set", "study", config.overrides);
   read_optional(node, "extended", "study", config.extended);
+  read_optional(node, "baseline", "study", config.baseline);
   const YAML::Node sections = node["sections"];
   MMKD_CHECK(sections && sections.IsSequence() && sections.size() > 0,
              "config key 'study.sections': expected a non-empty list of sections");

@@ -1,5 +1,6 @@
 #include "mmkd/study/study_plan.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -130,6 +131,11 @@ std::vector<SectionSpec> extended_grid() {
       RowSpec row{"x" + c + "_" + method.name, "student_" + c + ".yaml", method.overrides,
                   std::nullopt};
       row.overrides.insert(row.overrides.begin(), "distill.configuration=" + c);
+      // The study's baseline is a student of architecture 5 with downsampling proxies: only
+      // rows of that family are compared with it seed by seed.
+      const bool keeps_length = std::find(method.overrides.begin(), method.overrides.end(),
+                                          "model.proxy_mode=keep") != method.overrides.end();
+      if (branch.configuration == 1 || keeps_length) row.baseline = "none";
       section.rows.push_back(std::move(row));
     }
     sections.push_back(std::move(section));

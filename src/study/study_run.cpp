@@ -134,6 +134,7 @@ std::string write_study_report(const StudyConfig& config, const std::vector<std:
   const std::string markdown = table_markdown(rows);
   write_text_atomic(report_dir + "/table1.md", markdown);
   write_text_atomic(report_dir + "/table1.csv", table_csv(rows));
+  write_text_atomic(report_dir + "/runs.csv", runs_csv(rows));
   HtmlReport html;
   html.title = "mmkd study: " + config.source;
   html.rows = rows;

@@ -73,6 +73,15 @@ std::optional<double> RunMetrics::mean_lift(const std::string& network) const {
   return mean_event_mass_lift(extra["event_mass"][network]);
 }
 
+std::vector<std::string> RunMetrics::kd_methods() const {
+  std::vector<std::string> methods;
+  if (!extra.contains("distill") || !extra["distill"].contains("terms")) return methods;
+  for (const auto& term : extra["distill"]["terms"])
+    if (term.contains("method") && term["method"].is_string())
+      methods.push_back(term["method"].get<std::string>());
+  return methods;
+}
+
 nlohmann::json RunMetrics::to_json() const {
   nlohmann::json j = extra;
   j["model"] = model;

@@ -99,6 +99,34 @@ TEST(StudyConfig, ARowUnderATeacherMustBeDistilledOrMarkedAlone) {
   EXPECT_NE(e.find("has a distill: section but the row has no teacher"), std::string::npos) << e;
 }
 
+TEST(StudyConfig, ABaselineIsALoneRowOfTheStudy) {
+  TempDir dir("study_config_baseline");
+  const std::string teacher = repo_path("configs/teacher_complete.yaml");
+  const std::string student = repo_path("configs/student_5.yaml");
+  const std::string edam = repo_path("configs/table1/c5_edam_down.yaml");
+  const auto study = [&](const std::string& baseline, const std::string& row_baseline) {
+    return write(dir, "study:\n  baseline: " + baseline +
+                          "\n  sections:\n    - {title: a, rows: [{name: s, config: " + student +
+                          "}]}\n    - {title: t, teacher: {name: t, config: " + teacher +
+                          "}, rows: [{name: d, config: " + edam + row_baseline + "}]}\n");
+  };
+  const StudyConfig ok = load_study_config(study("s", ""));
+  EXPECT_EQ(ok.baseline, "s");
+  EXPECT_EQ(ok.baseline_of(ok.sections[1].rows[0], true), "s");
+  EXPECT_EQ(ok.baseline_of(*ok.sections[1].teacher, false), "");
+  const StudyConfig off = load_study_config(study("s", ", baseline: none"));
+  EXPECT_EQ(off.baseline_of(off.sections[1].rows[0], true), "");
+  std::string e = error_of(study("x", ""));
+  EXPECT_NE(e.find("study.baseline names 'x', which is not a row of the study"), std::string::npos)
+      << e;
+  e = error_of(study("t", ""));
+  EXPECT_NE(e.find("study.baseline names 't', which is not trained alone"), std::string::npos) << e;
+  e = error_of(study("s", ", baseline: d"));
+  EXPECT_NE(e.find("the baseline of row 'd' names 'd', which is not trained alone"),
+            std::string::npos)
+      << e;
+}
+
 TEST(StudyPlan, TeachersRunOncePerSeedBeforeTheirStudents) {
   StudyConfig config = load_study_config(repo_path("configs/table1.yaml"));
   const auto jobs = plan_study(config);

@@ -28,6 +28,10 @@ std::string render_html(const HtmlReport& report);
 /// Standard base64 (RFC 4648) of `bytes`.
 std::string base64(const std::string& bytes);
 
+/// An SVG scatter of teacher map lift (x) against gain over the baseline (y), EDAM runs in red
+/// with their least-squares line and Pearson r, other KD runs in grey.
+std::string svg_lift_gain(const std::vector<LiftGainPoint>& points);
+
 /// An SVG line chart of `series` (name, y values at x = 1..n), `y_label` on the axis.
 std::string svg_chart(const std::vector<std::pair<std::string, std::vector<double>>>& series,
                       const std::string& y_label);

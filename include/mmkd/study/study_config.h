@@ -21,6 +21,9 @@ struct RowSpec {
   std::vector<std::string> overrides;  ///< `--set` assignments for this row only
   std::optional<PaperFigures> paper;
   bool alone = false;  ///< in a section with a teacher: trained alone, not distilled from it
+  /// The lone row this row's accuracy is compared with seed by seed ("" = the study's
+  /// `baseline`, "none" = no comparison); students should name the one of their architecture.
+  std::string baseline = "";
 };
 
 /// A block of the table: an optional teacher and the rows that learn from it (or stand alone).
@@ -53,9 +56,14 @@ struct StudyConfig {
   bool extended = false;  ///< add every configuration x every method (study_plan.h)
   std::optional<MissingModalitySpec> missing_modality;
   std::optional<FigureSpec> figure;
+  /// Default baseline of every distilled row (a row trained alone); "" = none.
+  std::string baseline = "";
 
   /// A config path as given in the file, resolved against the study file's directory.
   std::string resolve(const std::string& path) const;
+  /// The row `row` is compared with (its own `baseline`, else the study's), "" for none;
+  /// teachers and lone rows are compared only when they name a baseline themselves.
+  std::string baseline_of(const RowSpec& row, bool distilled) const;
 };
 
 /// Loads and validates `path` (with `include:`); `overrides` (`study.seeds=1`, ...) apply first.

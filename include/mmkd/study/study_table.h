@@ -3,14 +3,22 @@
 // missing-modality rows. Read from the runs' metrics.json under one or more study directories.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "mmkd/study/paired_difference.h"
 #include "mmkd/study/study_config.h"
 #include "mmkd/train/run_dir.h"
 
 namespace mmkd::study {
+
+/// One finished seed of a row (percent for accuracy and F1).
+struct SeedResult {
+  std::optional<double> acc7, f1, f1_macro;
+  std::optional<double> teacher_lift, student_lift;
+};
 
 struct TableRow {
   std::string section;
@@ -21,12 +29,33 @@ struct TableRow {
   std::vector<double> parameters, latency_1, latency_64;
   std::vector<double> teacher_lift, student_lift;  ///< mean event-mass lift over pairs
   int64_t expected = 0;                            ///< seeds planned
+  std::map<int64_t, SeedResult> by_seed;           ///< the same numbers, seed by seed
+  std::vector<std::string> methods;                ///< KD methods of a distilled row's terms
+  std::string baseline;                            ///< the lone row compared with; "" = none
+  std::optional<PairedDifference> vs_baseline;     ///< acc7 (points) minus the baseline's
+};
+
+/// One distilled run beside its baseline of the same seed: what the scatter of teacher lift
+/// against gain plots.
+struct LiftGainPoint {
+  std::string row;
+  std::vector<std::string> methods;
+  int64_t seed = 0;
+  double teacher_lift = 0.0;  ///< event-mass lift of the teacher's distilled pairs
+  double gain = 0.0;          ///< acc7 minus the baseline's, in points
 };
 
 /// The rows of `config` (extended grid included when it is on) from runs found under `roots`
 /// (`<root>/runs/<row>-seed<k>`; the first root holding a run wins).
 std::vector<TableRow> collect_table(const StudyConfig& config,
                                     const std::vector<std::string>& roots);
+
+/// Every seed of every distilled row that has a baseline finished on that seed and a measured
+/// teacher lift.
+std::vector<LiftGainPoint> lift_gain_points(const std::vector<TableRow>& rows);
+
+/// CSV of every finished run: row, kind, seed, scores, lifts, the baseline's acc7 and the gain.
+std::string runs_csv(const std::vector<TableRow>& rows);
 
 /// The table's column titles, and one row's cells as text (markdown and HTML share them).
 const std::vector<std::string>& table_columns();

@@ -34,6 +34,8 @@ struct RunMetrics {
   std::optional<double> latency_ms(int64_t batch) const;
   /// Mean event-mass lift over the distilled pairs of "teacher" or "student" (distillation runs).
   std::optional<double> mean_lift(const std::string& network) const;
+  /// The registered KD methods of a distillation run's terms, in order; empty for other runs.
+  std::vector<std::string> kd_methods() const;
 
   nlohmann::json to_json() const;
   /// Parses a metrics.json document; `source` names it in errors.
