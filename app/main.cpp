@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   mmkd::app::register_bench_commands(app);
   mmkd::app::register_latency_commands(app);
   mmkd::app::register_study_commands(app);
+  mmkd::app::register_import_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -32,10 +32,51 @@ const std::vector<std::string>& pickle_allowed_globals() {
 
 namespace {
 
+/// The typed storage classes a torch.save pickle names, with their element types.
+const std::vector<std::pair<std::string, torch::ScalarType>>& torch_storage_types() {
+  static const std::vector<std::pair<std::string, torch::ScalarType>> types = {
+      {"torch.FloatStorage", torch::kFloat}, {"torch.DoubleStorage", torch::kDouble},
+      {"torch.HalfStorage", torch::kHalf},   {"torch.BFloat16Storage", torch::kBFloat16},
+      {"torch.LongStorage", torch::kLong},   {"torch.IntStorage", torch::kInt},
+      {"torch.ShortStorage", torch::kShort}, {"torch.CharStorage", torch::kChar},
+      {"torch.ByteStorage", torch::kByte},   {"torch.BoolStorage", torch::kBool}};
+  return types;
+}
+
+}  // namespace
+
+const std::vector<std::string>& torch_pickle_allowed_globals() {
+  static const std::vector<std::string> allowed = [] {
+    std::vector<std::string> names = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
+                                      "torch._utils._rebuild_parameter"};
+    for (const auto& [name, type] : torch_storage_types()) names.push_back(name);
+    return names;
+  }();
+  return allowed;
+}
+
+namespace {
+
 /// Which whitelisted callable a global is; everything else never gets this far.
-enum class Callable { kReconstruct, kNdarray, kDtype, kFromBuffer, kScalar, kEncode, kBytes };
+enum class Callable {
+  kReconstruct,
+  kNdarray,
+  kDtype,
+  kFromBuffer,
+  kScalar,
+  kEncode,
+  kBytes,
+  kOrderedDict,
+  kRebuildTensor,
+  kRebuildParameter,
+  kStorageType
+};
 
 Callable callable_of(const std::string& name) {
+  if (name == "collections.OrderedDict") return Callable::kOrderedDict;
+  if (name == "torch._utils._rebuild_tensor_v2") return Callable::kRebuildTensor;
+  if (name == "torch._utils._rebuild_parameter") return Callable::kRebuildParameter;
+  if (name.rfind("torch.", 0) == 0) return Callable::kStorageType;
   if (name.rfind("numpy.", 0) == 0) {
     const std::string tail = name.substr(name.find_last_of('.') + 1);
     if (tail == "_reconstruct") return Callable::kReconstruct;
@@ -53,9 +94,11 @@ constexpr uint64_t kValueBytes = sizeof(PyValue) + 16;
 
 class Unpickler {
  public:
-  Unpickler(ByteSource& in, const PickleLimits& limits)
+  /// `storages` set: a torch.save pickle (torch globals, persistent ids); else numpy's globals.
+  Unpickler(ByteSource& in, const PickleLimits& limits, const StorageLoader* storages)
       : in_(in),
         limits_(limits),
+        storages_(storages),
         budget_(static_cast<uint64_t>(limits.payload_factor * static_cast<double>(in.size())) +
                 (1u << 20)),
         values_(static_cast<uint64_t>(limits.value_factor * static_cast<double>(in.size())) +
@@ -96,13 +139,16 @@ class Unpickler {
   void make_tuple(size_t count);
   void reduce();
   void build();
+  void persistent_load();
   PyRef call(Callable callable, const std::string& name, const std::vector<PyRef>& args);
+  PyRef rebuild_tensor(const std::string& name, const std::vector<PyRef>& args);
 
   std::unordered_set<const PyValue*> check_result(const PyValue& root) const;
   void break_references(const std::unordered_set<const PyValue*>& keep = {});
 
   ByteSource& in_;
   PickleLimits limits_;
+  const StorageLoader* storages_;
   AllocationBudget budget_;
   AllocationBudget values_;  // the value tree itself (PickleLimits::value_factor)
   std::vector<PyRef> stack_;
@@ -209,10 +255,12 @@ void Unpickler::push_long(int length_bytes) {
 
 void Unpickler::push_global(const std::string& module, const std::string& name) {
   const std::string full = module + "." + name;
-  const auto& allowed = pickle_allowed_globals();
+  const auto& allowed = storages_ ? torch_pickle_allowed_globals() : pickle_allowed_globals();
   MMKD_CHECK(std::find(allowed.begin(), allowed.end(), full) != allowed.end(),
-             "pickle refers to global '", full,
-             "', which mmkd does not load (only numpy array reconstruction is allowed)");
+             "pickle refers to global '", full, "', which mmkd does not load (only ",
+             storages_ ? "the tensors and ordered dicts of a state dict are"
+                       : "numpy array reconstruction is",
+             " allowed)");
   PyRef value = PyValue::make(Kind::kGlobal);
   value->text = full;
   push(std::move(value));
@@ -317,10 +365,90 @@ PyRef Unpickler::call(Callable callable, const std::string& name, const std::vec
       bytes->bytes = torch::empty({0}, torch::kUInt8);
       return bytes;
     }
+    case Callable::kOrderedDict:  // OrderedDict(): filled by SETITEMS
+      arity(0);
+      return container(Kind::kDict);
+    case Callable::kRebuildTensor:
+      return rebuild_tensor(name, args);
+    case Callable::kRebuildParameter: {  // _rebuild_parameter(data, requires_grad, hooks)
+      arity(3);
+      MMKD_CHECK(args[0]->is(Kind::kTensor), name, "() of a ", args[0]->describe());
+      return args[0];
+    }
     case Callable::kNdarray:
+    case Callable::kStorageType:
       break;
   }
   MMKD_FAIL(name, " cannot be called directly");
+}
+
+/// _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata]): a view of
+/// the storage, every element of which must lie inside it.
+PyRef Unpickler::rebuild_tensor(const std::string& name, const std::vector<PyRef>& args) {
+  MMKD_CHECK(args.size() == 6 || args.size() == 7, name, "() called with ", args.size(),
+             " arguments, expected 6 or 7");
+  MMKD_CHECK(args[0]->is(Kind::kTensor), name, "() needs a storage, got ", args[0]->describe());
+  MMKD_CHECK(args[1]->is(Kind::kInt) && args[1]->integer >= 0, name,
+             "(): storage offset must be a non-negative int, got ", args[1]->describe());
+  const auto int_list = [&](const PyValue& value, const char* what) {
+    MMKD_CHECK(value.is(Kind::kTuple) && value.items.size() <= 64, name, "(): ", what,
+               " must be a tuple of at most 64 ints, got ", value.describe());
+    std::vector<int64_t> ints;
+    for (const auto& item : value.items) {
+      MMKD_CHECK(item->is(Kind::kInt) && item->integer >= 0 && item->integer < (int64_t{1} << 40),
+                 name, "(): ", what, " holds ", item->describe(), ", expected 0 <= n < 2^40");
+      ints.push_back(item->integer);
+    }
+    return ints;
+  };
+  const auto sizes = int_list(*args[2], "size");
+  const auto strides = int_list(*args[3], "stride");
+  MMKD_CHECK(sizes.size() == strides.size(), name, "(): ", sizes.size(), " sizes but ",
+             strides.size(), " strides");
+  const torch::Tensor& storage = args[0]->tensor;
+  const int64_t offset = args[1]->integer;
+  // The last element a view touches; an empty view touches none.
+  int64_t extent = offset;
+  bool empty = false;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    empty = empty || sizes[i] == 0;
+    if (sizes[i] > 0) extent += (sizes[i] - 1) * strides[i];
+  }
+  MMKD_CHECK(empty || extent < storage.numel(), name, "(): a tensor of size ", args[2]->describe(),
+             " at offset ", offset, " reaches element ", extent, " of a storage of ",
+             storage.numel());
+  PyRef tensor = PyValue::make(Kind::kTensor);
+  tensor->tensor =
+      empty ? torch::empty(sizes, storage.options()) : storage.as_strided(sizes, strides, offset);
+  return tensor;
+}
+
+/// BINPERSID with ('storage', torch.XStorage, key, location, numel): a storage of the archive.
+void Unpickler::persistent_load() {
+  MMKD_CHECK(storages_ != nullptr, "persistent ids are not supported");
+  PyRef pid = pop();
+  MMKD_CHECK(pid->is(Kind::kTuple) && pid->items.size() == 5 && pid->items[0]->is(Kind::kStr) &&
+                 pid->items[0]->text == "storage",
+             "persistent id ", pid->describe(),
+             " is not a storage reference ('storage', type, key, location, numel)");
+  const auto& items = pid->items;
+  MMKD_CHECK(items[1]->is(Kind::kGlobal) && callable_of(items[1]->text) == Callable::kStorageType,
+             "persistent id: storage type ", items[1]->describe(), " is not a typed storage class");
+  MMKD_CHECK(items[2]->is(Kind::kStr) && !items[2]->text.empty() && items[2]->text.size() <= 64,
+             "persistent id: storage key ", items[2]->describe(), " is not a short str");
+  MMKD_CHECK(items[4]->is(Kind::kInt) && items[4]->integer >= 0, "persistent id: numel ",
+             items[4]->describe(), " is not a non-negative int");
+  torch::ScalarType dtype = torch::kFloat;
+  for (const auto& [type_name, type] : torch_storage_types())
+    if (type_name == items[1]->text) dtype = type;
+  PyRef storage = PyValue::make(Kind::kTensor);
+  storage->tensor = (*storages_)(items[2]->text, dtype, items[4]->integer);
+  MMKD_CHECK(storage->tensor.defined() && storage->tensor.dim() == 1 &&
+                 storage->tensor.scalar_type() == dtype &&
+                 storage->tensor.numel() >= items[4]->integer,
+             "persistent id: storage '", items[2]->text, "' was not loaded as ", items[4]->integer,
+             " elements of ", c10::toString(dtype));
+  push(std::move(storage));
 }
 
 void Unpickler::build() {
@@ -330,6 +458,13 @@ void Unpickler::build() {
     detail::apply_dtype_state(target->dtype, *state);
   } else if (target->is(Kind::kNdArray)) {
     detail::build_ndarray(target->array, target->items, *state, budget_);
+  } else if (storages_ != nullptr && target->is(Kind::kDict) && state->is(Kind::kDict)) {
+    // A state dict's OrderedDict carries `_metadata` (module versions) as instance attributes;
+    // they are not needed to rebuild tensors.
+    for (const auto& [key, value] : state->entries) {
+      MMKD_CHECK(key->is(Kind::kStr) && key->text == "_metadata", "BUILD sets attribute ",
+                 key->describe(), " on a dict (only a state dict's _metadata is accepted)");
+    }
   } else {
     MMKD_FAIL("BUILD on a ", target->describe(), " (only numpy arrays and dtypes are rebuilt)");
   }
@@ -535,9 +670,11 @@ void Unpickler::dispatch(uint8_t op) {
     case 0x97:
     case 0x98:
       MMKD_FAIL("out-of-band buffers (protocol 5 buffer_callback) are not supported");
-    case 'P':
     case 'Q':
-      MMKD_FAIL("persistent ids are not supported");
+      persistent_load();
+      break;
+    case 'P':
+      MMKD_FAIL("protocol 0 persistent ids are not supported");
     case 'i':
     case 'o':
     case 0x82:
@@ -624,9 +761,10 @@ PyRef Unpickler::run() {
   }
 }
 
-PyRef parse(ByteSource& source, const std::string& name, const PickleLimits& limits) {
+PyRef parse(ByteSource& source, const std::string& name, const PickleLimits& limits,
+            const StorageLoader* storages = nullptr) {
   try {
-    Unpickler unpickler(source, limits);
+    Unpickler unpickler(source, limits, storages);
     return unpickler.run();
   } catch (const Error& e) {
     MMKD_FAIL(name, ": ", e.what());
@@ -646,6 +784,12 @@ PyRef read_pickle_memory(const void* data, size_t size, const std::string& name,
                          const PickleLimits& limits) {
   detail::MemorySource source(data, size);
   return parse(source, name, limits);
+}
+
+PyRef read_torch_pickle_memory(const void* data, size_t size, const std::string& name,
+                               const StorageLoader& storages, const PickleLimits& limits) {
+  detail::MemorySource source(data, size);
+  return parse(source, name, limits, &storages);
 }
 
 }  // namespace mmkd::data

@@ -144,6 +144,8 @@ const char* PyValue::kind_name() const {
       return "dtype";
     case Kind::kGlobal:
       return "global";
+    case Kind::kTensor:
+      return "tensor";
   }
   return "?";
 }
@@ -167,6 +169,9 @@ std::string PyValue::describe() const {
       break;
     case Kind::kDtype:
       out << " " << dtype.name();
+      break;
+    case Kind::kTensor:
+      out << " " << c10::toString(tensor.scalar_type()) << " " << tensor.sizes();
       break;
     case Kind::kInt:
       out << " " << integer;

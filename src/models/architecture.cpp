@@ -1,5 +1,6 @@
 #include "mmkd/models/architecture.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "mmkd/core/error.h"
@@ -68,8 +69,18 @@ std::vector<Stage> student_stages(StudentArch arch) {
 }
 
 std::vector<Stage> stages(const ModelConfig& config) {
-  return config.role == Role::kTeacher ? teacher_stages(config.teacher_arch)
-                                       : student_stages(config.student_arch);
+  auto list = config.role == Role::kTeacher ? teacher_stages(config.teacher_arch)
+                                            : student_stages(config.student_arch);
+  // MulT's code runs its branches L, A, V and concatenates [X<-A, X<-V]-style outputs in the
+  // opposite order to mmkd's (e.g. [trans_v_with_l, trans_v_with_a]); the readouts follow. Only
+  // networks built of MulT branches have a MulT order to follow.
+  const bool mult_branches =
+      config.role == Role::kTeacher || config.student_arch == StudentArch::kComplete;
+  if (config.mult_compat() && mult_branches) {
+    std::reverse(list.begin(), list.end());
+    for (auto& stage : list) std::reverse(stage.keys.begin(), stage.keys.end());
+  }
+  return list;
 }
 
 std::vector<TransformerSpec> transformer_specs(const std::vector<Stage>& stage_list) {

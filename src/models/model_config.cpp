@@ -64,6 +64,17 @@ void check_dropout(double p, const std::string& key) {
 
 }  // namespace
 
+int64_t ModelConfig::memory_layers() const {
+  return mult_compat() ? std::max<int64_t>(layers, 3) : layers;
+}
+
+double ModelConfig::attn_dropout_for(data::Modality key, bool self_attention) const {
+  if (self_attention) return attn_dropout;
+  if (key == data::Modality::kAudio && attn_dropout_audio) return *attn_dropout_audio;
+  if (key == data::Modality::kVideo && attn_dropout_video) return *attn_dropout_video;
+  return attn_dropout;
+}
+
 std::string ModelConfig::architecture_name() const {
   return role == Role::kTeacher ? teacher_arch_name(teacher_arch) : student_arch_name(student_arch);
 }
@@ -82,6 +93,7 @@ std::string ModelConfig::describe() const {
   if (role == Role::kStudent) {
     out << " proxies=" << (proxy_mode == ProxyMode::kDownsample ? "downsample" : "keep");
   }
+  if (mult_compat()) out << " compat=mult";
   return out.str();
 }
 
@@ -102,6 +114,12 @@ void ModelConfig::validate(const std::string& path) const {
   check_dropout(res_dropout, key("res_dropout"));
   check_dropout(embed_dropout, key("embed_dropout"));
   check_dropout(out_dropout, key("out_dropout"));
+  if (attn_dropout_audio) check_dropout(*attn_dropout_audio, key("attn_dropout_audio"));
+  if (attn_dropout_video) check_dropout(*attn_dropout_video, key("attn_dropout_video"));
+  // MulT attends to padded steps; a mask would silently change what an imported model computes.
+  MMKD_CHECK(!(mult_compat() && mask_padding), "config key '", key("mask_padding"),
+             "': must be false with compat: mult (MulT attends to padded steps; "
+             "configs/models/teacher_mult.yaml sets both)");
   if (role == Role::kTeacher) {
     MMKD_CHECK(target_lengths.empty(), "config key '", key("target_lengths"),
                "': only a student has proxies");
@@ -130,12 +148,30 @@ void ModelConfig::validate(const std::string& path) const {
 
 ModelConfig parse_model_config(const YAML::Node& node, const std::string& path) {
   MMKD_CHECK(node && node.IsMap(), "config key '", path, "': expected a mapping");
-  check_known_keys(
-      node,
-      {"role", "architecture", "d_model", "layers", "heads", "conv_kernel", "readout", "output",
-       "num_classes", "attn_dropout", "relu_dropout", "res_dropout", "embed_dropout", "out_dropout",
-       "future_mask", "mask_padding", "proxy_mode", "target_lengths", "proxy_kernels"},
-      path);
+  check_known_keys(node,
+                   {"role",
+                    "architecture",
+                    "d_model",
+                    "layers",
+                    "heads",
+                    "conv_kernel",
+                    "readout",
+                    "output",
+                    "num_classes",
+                    "attn_dropout",
+                    "relu_dropout",
+                    "res_dropout",
+                    "embed_dropout",
+                    "out_dropout",
+                    "future_mask",
+                    "mask_padding",
+                    "proxy_mode",
+                    "target_lengths",
+                    "proxy_kernels",
+                    "compat",
+                    "attn_dropout_audio",
+                    "attn_dropout_video"},
+                   path);
   ModelConfig config;
   std::string role;
   read_optional(node, "role", path, role);
@@ -172,6 +208,13 @@ ModelConfig parse_model_config(const YAML::Node& node, const std::string& path) 
   read_optional(node, "res_dropout", path, config.res_dropout);
   read_optional(node, "embed_dropout", path, config.embed_dropout);
   read_optional(node, "out_dropout", path, config.out_dropout);
+  for (auto [name, slot] : {std::pair{"attn_dropout_audio", &config.attn_dropout_audio},
+                            std::pair{"attn_dropout_video", &config.attn_dropout_video}}) {
+    if (!node[name]) continue;
+    double p = 0;
+    read_optional(node, name, path, p);
+    *slot = p;
+  }
   read_optional(node, "future_mask", path, config.future_mask);
   read_optional(node, "mask_padding", path, config.mask_padding);
   if (node["proxy_mode"]) {
@@ -185,6 +228,10 @@ ModelConfig parse_model_config(const YAML::Node& node, const std::string& path) 
   }
   read_optional(node, "target_lengths", path, config.target_lengths);
   read_optional(node, "proxy_kernels", path, config.proxy_kernels);
+  std::string compat = "mmkd";
+  read_optional(node, "compat", path, compat);
+  config.compat = parse_choice<Compat>(compat, {{"mmkd", Compat::kMmkd}, {"mult", Compat::kMult}},
+                                       join_key(path, "compat"));
   config.validate(path);
   return config;
 }

@@ -19,8 +19,12 @@ YAML::Node to_yaml(const ModelConfig& config) {
   node["res_dropout"] = config.res_dropout;
   node["embed_dropout"] = config.embed_dropout;
   node["out_dropout"] = config.out_dropout;
+  if (config.attn_dropout_audio) node["attn_dropout_audio"] = *config.attn_dropout_audio;
+  if (config.attn_dropout_video) node["attn_dropout_video"] = *config.attn_dropout_video;
   node["future_mask"] = config.future_mask;
   node["mask_padding"] = config.mask_padding;
+  // Written only when set, so the resolved configs of existing runs keep comparing equal.
+  if (config.mult_compat()) node["compat"] = "mult";
   if (!teacher) {
     node["proxy_mode"] = config.proxy_mode == ProxyMode::kDownsample ? "downsample" : "keep";
     if (!config.target_lengths.empty()) node["target_lengths"] = config.target_lengths;

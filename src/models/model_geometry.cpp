@@ -30,6 +30,9 @@ std::array<ProjectionGeometry, 3> projection_geometries(const ModelConfig& confi
     p.conv = convs[m];
     p.length = conv1d_output_length(p.in_length, p.conv);
     p.width = config.d_model;
+    // MulT's forward skips a kernel-1 projection whose input already has the model's width.
+    p.identity =
+        !student && config.mult_compat() && config.conv_kernel == 1 && p.in_dim == config.d_model;
   }
   return result;
 }
@@ -45,7 +48,7 @@ TransformerGeometry transformer_geometry(const TransformerSpec& spec, const Mode
   t.key_length = sequences[data::modality_index(spec.key)].length;
   t.width = spec.width_factor * config.d_model;
   t.heads = config.heads;
-  t.layers = config.layers;
+  t.layers = spec.memory ? config.memory_layers() : config.layers;
   t.memory = spec.memory;
   t.read_out = spec.read_out;
   return t;

@@ -61,14 +61,15 @@ MultimodalNetImpl::MultimodalNetImpl(ModelConfig config, InputShape shape)
 void MultimodalNetImpl::build_stages() {
   for (const auto& t : geometry_.transformers) {
     auto options = nn::TransformerEncoderOptions(t.width, t.heads, t.layers)
-                       .attn_dropout(config_.attn_dropout)
+                       .attn_dropout(config_.attn_dropout_for(t.key, t.self_attention()))
                        .relu_dropout(config_.relu_dropout)
                        .res_dropout(config_.res_dropout)
                        .embed_dropout(config_.embed_dropout)
                        .future_mask(config_.future_mask)
                        // Masks are derived by the model from the raw inputs and passed explicitly:
                        // projected sequences are no longer zero on padded steps.
-                       .mask_padding(false);
+                       .mask_padding(false)
+                       .zero_position_padding(config_.mult_compat());
     transformers_.emplace(t.name, register_module(t.module, nn::TransformerEncoder(options)));
   }
   head = register_module(

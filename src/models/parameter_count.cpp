@@ -1,6 +1,7 @@
 #include "mmkd/models/parameter_count.h"
 
 #include "mmkd/models/architecture.h"
+#include "mmkd/models/model_geometry.h"
 
 namespace mmkd::models {
 
@@ -11,14 +12,18 @@ int64_t transformer_and_head_parameter_count(const ModelConfig& config) {
   for (const auto& stage : stages(config)) {
     const auto n = static_cast<int64_t>(stage.keys.size());
     total += n * encoder_parameter_count(d, config.layers);
-    if (stage.memory) total += encoder_parameter_count(n * d, config.layers);
+    if (stage.memory) total += encoder_parameter_count(n * d, config.memory_layers());
     head_dim += (stage.memory ? n : 1) * d;
   }
   return total + head_parameter_count(head_dim, config.output_dim());
 }
 
 int64_t teacher_projection_parameter_count(const ModelConfig& config, const InputShape& shape) {
-  return (shape.dim[0] + shape.dim[1] + shape.dim[2]) * config.d_model * config.conv_kernel;
+  int64_t total = 0;
+  for (const auto& p : model_geometry(config, shape).sequences) {
+    if (!p.identity) total += p.in_dim * config.d_model * config.conv_kernel;
+  }
+  return total;
 }
 
 int64_t teacher_parameter_count(const ModelConfig& config, const InputShape& shape) {

@@ -130,7 +130,11 @@ EncoderOutput TransformerEncoderImpl::forward(const torch::Tensor& x, const torc
   const bool training = is_training();
   const double scale = std::sqrt(double(d));
   const auto embed = [&](const torch::Tensor& seq) {
-    auto e = seq * scale + sinusoidal_positions(seq.size(1), d, seq.options()).unsqueeze(0);
+    auto positions = sinusoidal_positions(seq.size(1), d, seq.options()).unsqueeze(0);
+    if (options.zero_position_padding()) {
+      positions = positions * (seq.select(2, 0) != 0).unsqueeze(-1).to(positions.dtype());
+    }
+    auto e = seq * scale + positions;
     return apply_dropout(e, options.embed_dropout(), training);
   };
 

@@ -31,6 +31,9 @@ void TrainConfig::validate(const std::string& path) const {
              weight_decay);
   MMKD_CHECK(clip >= 0, "config key '", key("clip"), "': must be >= 0 (0 disables), got ", clip);
   MMKD_CHECK(patience >= 0, "config key '", key("patience"), "': must be >= 0, got ", patience);
+  MMKD_CHECK(early_stop >= 0, "config key '", key("early_stop"),
+             "': must be >= 0 (epochs without a better validation loss; 0 = off), got ",
+             early_stop);
   MMKD_CHECK(factor > 0 && factor < 1, "config key '", key("factor"), "': must be in (0,1), got ",
              factor);
   MMKD_CHECK(seed >= 0, "config key '", key("seed"), "': must be >= 0, got ", seed);
@@ -58,11 +61,11 @@ void TrainConfig::validate(const std::string& path) const {
 TrainConfig parse_train_config(const YAML::Node& node, const std::string& path) {
   TrainConfig config;
   if (!node || node.IsNull()) return config;
-  check_known_keys(
-      node,
-      {"epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "clip", "patience",
-       "factor", "seed", "threads", "device", "progress", "adam", "cuda_graphs", "autocast"},
-      path);
+  check_known_keys(node,
+                   {"epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "clip",
+                    "patience", "factor", "early_stop", "seed", "threads", "device", "progress",
+                    "adam", "cuda_graphs", "autocast"},
+                   path);
   read_optional(node, "epochs", path, config.epochs);
   read_optional(node, "batch_size", path, config.batch_size);
   read_optional(node, "eval_batch_size", path, config.eval_batch_size);
@@ -71,6 +74,7 @@ TrainConfig parse_train_config(const YAML::Node& node, const std::string& path) 
   read_optional(node, "clip", path, config.clip);
   read_optional(node, "patience", path, config.patience);
   read_optional(node, "factor", path, config.factor);
+  read_optional(node, "early_stop", path, config.early_stop);
   read_optional(node, "seed", path, config.seed);
   read_optional(node, "threads", path, config.threads);
   read_optional(node, "device", path, config.device);
@@ -92,6 +96,7 @@ YAML::Node to_yaml(const TrainConfig& config) {
   node["clip"] = config.clip;
   node["patience"] = config.patience;
   node["factor"] = config.factor;
+  node["early_stop"] = config.early_stop;
   node["seed"] = config.seed;
   node["threads"] = config.threads;
   node["device"] = config.device;

@@ -271,7 +271,11 @@ FitResult Trainer::fit(bool resume) {
   const int64_t epochs = config_.train.epochs;
   const auto run_start = Clock::now();
   const int64_t first = info.epoch;
-  for (int64_t epoch = info.epoch; epoch < epochs; ++epoch) {
+  // Checked before each epoch, so a resumed run that had already converged stops at once.
+  const auto converged = [&] {
+    return config_.train.early_stop > 0 && info.epoch - info.best_epoch >= config_.train.early_stop;
+  };
+  for (int64_t epoch = info.epoch; epoch < epochs && !converged(); ++epoch) {
     const auto start = Clock::now();
     EpochRecord record;
     record.epoch = epoch + 1;
@@ -308,6 +312,10 @@ FitResult Trainer::fit(bool resume) {
               << format_duration(per_epoch * static_cast<double>(epochs - epoch - 1))
               << (record.extra.empty() ? "" : "  " + record.extra) << "\n";
   }
+  if (converged() && info.epoch < epochs)
+    std::cerr << "early stop after epoch " << info.epoch
+              << ": no lower validation loss since epoch " << info.best_epoch
+              << " (train.early_stop " << config_.train.early_stop << ")\n";
   result.epochs_completed = info.epoch;
   result.best_val_loss = info.best_val_loss;
   result.best_epoch = info.best_epoch;

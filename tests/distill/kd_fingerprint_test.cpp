@@ -1,12 +1,16 @@
-// Every Table-1 distillation config trains bit-identically to the values recorded from the code
-// before the KD-term redesign (tests/fixtures/kd_fingerprints.json, one entry per LibTorch
-// version: the two stacks' CPU kernels differ). Three Adam steps on tiny data from seeded
-// random teachers, one thread; losses and a weight checksum compared exactly.
+// Every Table-1 distillation config trains as the code before the KD-term redesign did
+// (tests/fixtures/kd_fingerprints.json, one entry per LibTorch version: the two stacks' CPU
+// kernels differ). Three Adam steps on tiny data from seeded random teachers, one thread; losses
+// and a weight checksum compared to a relative 1e-5. On the recording machine they agree bit for
+// bit, but LibTorch picks its CPU kernels by instruction set (AVX2, AVX-512), so another machine
+// rounds differently; any change of what is computed moves these values by far more.
 // MMKD_RECORD_FINGERPRINTS=FILE writes this build's values into FILE instead (merging).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -87,6 +91,13 @@ nlohmann::json fingerprint(const std::string& row) {
   return {{"losses", losses}, {"weights", checksum}};
 }
 
+/// Relative agreement that survives another CPU's rounding (see the top of the file).
+constexpr double kRelativeTolerance = 1e-5;
+
+void expect_close(double got, double expected, const std::string& what) {
+  EXPECT_NEAR(got, expected, kRelativeTolerance * std::max(1.0, std::abs(expected))) << what;
+}
+
 class KdFingerprint : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(KdFingerprint, TrainsAsBeforeTheRedesign) {
@@ -107,10 +118,12 @@ TEST_P(KdFingerprint, TrainsAsBeforeTheRedesign) {
   const auto& expected = expected_all.at(version_key()).at(row);
   ASSERT_EQ(got["losses"].size(), expected["losses"].size());
   for (size_t i = 0; i < got["losses"].size(); ++i) {
-    EXPECT_EQ(got["losses"][i].get<double>(), expected["losses"][i].get<double>())
-        << row << ", value " << i << " (step " << i / 2 + 1 << (i % 2 ? ", L_c)" : ", total)");
+    expect_close(got["losses"][i].get<double>(), expected["losses"][i].get<double>(),
+                 row + ", value " + std::to_string(i) + " (step " + std::to_string(i / 2 + 1) +
+                     (i % 2 ? ", L_c)" : ", total)"));
   }
-  EXPECT_EQ(got["weights"].get<double>(), expected["weights"].get<double>()) << row;
+  expect_close(got["weights"].get<double>(), expected["weights"].get<double>(),
+               row + ", weight checksum");
 }
 
 INSTANTIATE_TEST_SUITE_P(Table1, KdFingerprint, ::testing::ValuesIn(kRows),

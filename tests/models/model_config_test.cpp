@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "mmkd/core/error.h"
+#include "mmkd/models/model_config_yaml.h"
 #include "mmkd/models/multimodal_net.h"
+#include "mmkd/models/parameter_count.h"
 
 namespace {
 
@@ -88,6 +90,64 @@ TEST(ModelConfig, InputShapes) {
   EXPECT_THROW(InputShape::parse("100,80"), mmkd::Error);
   EXPECT_THROW(InputShape::parse("100,x,20"), mmkd::Error);
   EXPECT_THROW(InputShape::parse("1,2,3,4"), mmkd::Error);
+}
+
+TEST(ModelConfig, TheMultModeChangesConventionsNotTheDefaults) {
+  const auto own = parse_model_config(YAML::Load("{role: teacher}"), "model");
+  EXPECT_EQ(own.compat, Compat::kMmkd);
+  EXPECT_FALSE(to_yaml(own)["compat"]);  // resolved configs of existing runs stay as they were
+  const auto mult = load_model_config(kConfigDir + "teacher_mult.yaml");
+  EXPECT_TRUE(mult.mult_compat());
+  EXPECT_FALSE(mult.mask_padding);
+  EXPECT_EQ(to_yaml(mult)["compat"].as<std::string>(), "mult");
+  EXPECT_EQ(parse_model_config(to_yaml(mult), "model").describe(), mult.describe());
+  // MulT's memories have max(layers, 3) layers; mmkd's have `layers`.
+  ModelConfig two = mult;
+  two.layers = 2;
+  EXPECT_EQ(two.memory_layers(), 3);
+  two.compat = Compat::kMmkd;
+  two.mask_padding = true;
+  EXPECT_EQ(two.memory_layers(), 2);
+  // Attention dropout by the keys' modality (MulT's attn_dropout_a / attn_dropout_v).
+  EXPECT_EQ(mult.attn_dropout_for(mmkd::data::Modality::kAudio, false), 0.0);
+  EXPECT_EQ(mult.attn_dropout_for(mmkd::data::Modality::kVideo, false), 0.0);
+  EXPECT_EQ(mult.attn_dropout_for(mmkd::data::Modality::kText, false), 0.1);
+  EXPECT_EQ(mult.attn_dropout_for(mmkd::data::Modality::kAudio, true), 0.1);  // a memory
+  EXPECT_NE(error_of("model: {role: teacher, compat: mult}")
+                .find("config key 'model.mask_padding': must be false with compat: mult"),
+            std::string::npos);
+  EXPECT_NE(error_of("model: {role: teacher, compat: mulT2}").find("valid values: mmkd, mult"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of("model: {role: teacher, attn_dropout_video: 1}").find("model.attn_dropout_video"),
+      std::string::npos);
+}
+
+TEST(ModelConfig, TheMultModeOrdersBranchesAndSizesMemoriesAsMult) {
+  ModelConfig config = load_model_config(kConfigDir + "teacher_mult.yaml");
+  config.layers = 2;
+  auto net = build_model(config, InputShape::tiny());
+  // MulT: branches L, A, V; in each, [X<-first other, X<-second other] as trans_x_with_l/a/v.
+  EXPECT_EQ(net->transformer_names(),
+            (std::vector<std::string>{"A<-L", "V<-L", "mem:L", "L<-A", "V<-A", "mem:A", "L<-V",
+                                      "A<-V", "mem:V"}));
+  EXPECT_EQ(net->geometry().transformer("mem:V").layers, 3);
+  EXPECT_EQ(net->geometry().transformer("V<-A").layers, 2);
+  EXPECT_EQ(net->parameter_count(), teacher_parameter_count(config, InputShape::tiny()));
+  // Students 2-5 have no MulT counterpart and keep mmkd's order.
+  auto student =
+      parse_model_config(YAML::Load("{role: student, compat: mult, mask_padding: false}"), "model");
+  EXPECT_EQ(build_model(student, InputShape::tiny())->transformer_names(),
+            (std::vector<std::string>{"V<-V", "V<-L", "V<-A"}));
+  // A kernel-1 projection whose input already has width d is skipped, as MulT's forward does.
+  config.d_model = 35;
+  config.heads = 5;
+  config.conv_kernel = 1;
+  auto identity = build_model(config, InputShape::tiny());  // video features are 35 wide
+  EXPECT_TRUE(identity->geometry().sequences[0].identity);
+  EXPECT_FALSE(identity->geometry().sequences[1].identity);
+  EXPECT_EQ(identity->named_children().find("proj_v"), nullptr);
+  EXPECT_EQ(identity->parameter_count(), teacher_parameter_count(config, InputShape::tiny()));
 }
 
 }  // namespace

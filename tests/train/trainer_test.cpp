@@ -7,11 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "../support/cli.h"
@@ -21,6 +23,7 @@
 #include "mmkd/train/evaluate.h"
 #include "mmkd/train/labels.h"
 #include "mmkd/train/run.h"
+#include "mmkd/train/run_metrics.h"
 
 namespace mmkd::train {
 namespace {
@@ -99,6 +102,46 @@ TEST(Trainer, KilledRunResumesToTheSameWeights) {
   EXPECT_EQ(log_rows(cut + "/log.csv"), 4);
   expect_same_weights(dir / "whole/last.pt", cut + "/last.pt");
   expect_same_weights(dir / "whole/best.pt", cut + "/best.pt");
+}
+
+/// The val_loss column of a run's log.csv.
+std::vector<double> val_losses(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::vector<double> losses;
+  while (std::getline(in, line)) {
+    std::stringstream row(line);
+    std::string field;
+    for (int i = 0; i < 5 && std::getline(row, field, ','); ++i) {
+    }
+    losses.push_back(std::stod(field));  // epoch, train_loss, train_task, train_kd, val_loss
+  }
+  return losses;
+}
+
+TEST(Trainer, EarlyStopEndsTheRunWhenValidationStopsImproving) {
+  TempDir dir("early_stop");
+  // A learning rate far too high for the tiny data: the validation loss soon stops falling.
+  std::vector<std::string> overrides = tiny_overrides(12);
+  overrides.push_back("train.lr=0.03");
+  overrides.push_back("train.early_stop=2");
+  const auto run = run_cli("train --config " + repo_path("configs/student_5.yaml") +
+                           set_flags(overrides) + " --run " + (dir / "run"));
+  ASSERT_EQ(run.status, 0) << run.output;
+  const std::vector<double> losses = val_losses(dir / "run/log.csv");
+  ASSERT_FALSE(losses.empty());
+  const auto best = std::min_element(losses.begin(), losses.end()) - losses.begin() + 1;
+  // It ran exactly two epochs past its best one, which were not better.
+  ASSERT_LT(losses.size(), 12u) << run.output;
+  EXPECT_EQ(static_cast<int64_t>(losses.size()), best + 2) << run.output;
+  EXPECT_NE(run.output.find("early stop after epoch " + std::to_string(best + 2) +
+                            ": no lower validation loss since epoch " + std::to_string(best)),
+            std::string::npos)
+      << run.output;
+  const auto metrics = RunMetrics::load(RunDir(dir / "run"));
+  EXPECT_EQ(metrics.epochs, best + 2);
+  EXPECT_EQ(metrics.best_epoch, best);
 }
 
 TEST(Trainer, ConfigErrorsComeBeforeTrainingAndNameTheKey) {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -55,7 +56,8 @@ struct PyValue {
     kDict,
     kNdArray,
     kDtype,
-    kGlobal
+    kGlobal,
+    kTensor  ///< a torch tensor (or storage) of a torch.save archive
   };
 
   Kind kind = Kind::kNone;
@@ -69,6 +71,7 @@ struct PyValue {
   std::vector<std::pair<PyRef, PyRef>> entries;  ///< kDict in insertion order
   NdArray array;                                 ///< kNdArray
   NumpyDtype dtype;                              ///< kDtype
+  torch::Tensor tensor;                          ///< kTensor
 
   static PyRef make(Kind kind);
   static PyRef make_str(std::string text);
@@ -120,5 +123,22 @@ PyRef read_pickle_memory(const void* data, size_t size, const std::string& name 
 
 /// The globals a pickle may refer to: numpy array reconstruction and the helpers it needs.
 const std::vector<std::string>& pickle_allowed_globals();
+
+/// Loads the storage a torch.save pickle names by persistent id ('storage', torch.FloatStorage,
+/// key, location, numel): a flat tensor of `dtype` with at least `numel` elements. Called once per
+/// reference; the caller caches by key so that views share their storage.
+using StorageLoader =
+    std::function<torch::Tensor(const std::string& key, torch::ScalarType dtype, int64_t numel)>;
+
+/// Parses the data.pkl of a torch.save archive of tensors (a state dict): plain data, ordered
+/// dicts and tensors rebuilt from `storages`. Only the globals a tensor state dict needs
+/// (torch_pickle_allowed_globals()) are accepted; any other is refused, naming it, before
+/// anything is called. Errors are prefixed with `name`.
+PyRef read_torch_pickle_memory(const void* data, size_t size, const std::string& name,
+                               const StorageLoader& storages, const PickleLimits& limits = {});
+
+/// collections.OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_parameter and the typed
+/// storage classes (torch.FloatStorage, ...).
+const std::vector<std::string>& torch_pickle_allowed_globals();
 
 }  // namespace mmkd::data

@@ -6,8 +6,11 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "mmkd/data/modality.h"
 
 namespace mmkd::models {
 
@@ -32,6 +35,12 @@ enum class OutputMode { kClassification, kRegression };
 /// and text lengths; `keep` (EDAM-T↑) all at the video length.
 enum class ProxyMode { kDownsample, kKeep };
 
+/// Whose conventions the network follows where mmkd and MulT's code differ (docs/models.md,
+/// "The MulT mode"): `mmkd` (default) or `mult`, which computes exactly what MulT's code does
+/// with the same weights (concatenation orders, positions of padded steps, no key padding mask,
+/// dropout of the raw text, attention dropout by source, identity projections, memory depth).
+enum class Compat { kMmkd, kMult };
+
 struct ModelConfig {
   Role role = Role::kTeacher;
   TeacherArch teacher_arch = TeacherArch::kComplete;       ///< used when role == kTeacher
@@ -48,6 +57,10 @@ struct ModelConfig {
   double res_dropout = 0.1;
   double embed_dropout = 0.25;
   double out_dropout = 0.0;
+  /// Attention dropout of the cross-modal transformers whose keys come from audio / video
+  /// (MulT's attn_dropout_a / attn_dropout_v); unset = attn_dropout.
+  std::optional<double> attn_dropout_audio;
+  std::optional<double> attn_dropout_video;
   bool future_mask = true;                        ///< MulT's triu(-inf, 1+|Tk-Tq|) mask
   bool mask_padding = true;                       ///< all-zero input steps are excluded as keys
   ProxyMode proxy_mode = ProxyMode::kDownsample;  ///< student only
@@ -55,6 +68,14 @@ struct ModelConfig {
   std::vector<int64_t> target_lengths;
   /// Student, keep mode: odd kernels of the V_S, A_S, L_S convolutions; empty = conv_kernel x3.
   std::vector<int64_t> proxy_kernels;
+  Compat compat = Compat::kMmkd;
+
+  bool mult_compat() const { return compat == Compat::kMult; }
+  /// Layers of a branch memory: `layers`, or MulT's max(layers, 3) in the MulT mode.
+  int64_t memory_layers() const;
+  /// Attention dropout of a transformer whose keys come from `key` (self-attention and memories
+  /// use attn_dropout).
+  double attn_dropout_for(data::Modality key, bool self_attention) const;
 
   /// Number of outputs of the final layer: num_classes, or 1 in regression mode.
   int64_t output_dim() const { return output == OutputMode::kRegression ? 1 : num_classes; }

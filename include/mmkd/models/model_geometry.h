@@ -32,6 +32,8 @@ struct ProjectionGeometry {
   ConvGeometry conv;
   int64_t length = 0;  ///< output steps
   int64_t width = 0;   ///< d
+  /// No module: the input passes unchanged (MulT mode, kernel 1, input width == d).
+  bool identity = false;
 };
 
 /// One transformer: queries from the `query` sequence, keys/values from `key`'s.

@@ -15,7 +15,8 @@ class TeacherImpl : public MultimodalNetImpl {
 
   int64_t projection_parameter_count() const override;
 
-  /// proj_v, proj_a, proj_l.
+  /// proj_v, proj_a, proj_l (null where the geometry says identity: MulT mode, kernel 1, input
+  /// width == d).
   std::array<torch::nn::Conv1d, 3> projections{nullptr, nullptr, nullptr};
 
  protected:

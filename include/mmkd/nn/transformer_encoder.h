@@ -25,6 +25,9 @@ struct TransformerEncoderOptions {
   /// When the caller passes no padding mask, derive one from the raw input: a time step whose
   /// feature vector is all zero is padding and is excluded as a key.
   TORCH_ARG(bool, mask_padding) = true;
+  /// MulT's positional rule: a step whose first input feature is exactly 0 gets the zero
+  /// positional vector (fairseq's padding index), the others keep their positions 1..T.
+  TORCH_ARG(bool, zero_position_padding) = false;
 };
 
 /// What one layer exposed; each tensor is undefined unless requested.

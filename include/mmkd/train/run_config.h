@@ -25,11 +25,14 @@ struct TrainConfig {
   double clip = 0.8;              ///< gradient-norm clipping (MulT); 0 disables
   int64_t patience = 10;          ///< ReduceLROnPlateau patience (validation loss)
   double factor = 0.5;            ///< ReduceLROnPlateau factor
-  int64_t seed = 0;               ///< initialisation, batch order and dropout
-  int64_t threads = 0;            ///< LibTorch intra-op threads; 0 = one per core others leave free
-  std::string device = "cpu";     ///< cpu | cuda | cuda:N
-  bool progress = true;           ///< live batch progress bar when stderr is a terminal
-  std::string adam = "auto";      ///< auto | loop | fused: how Adam's step runs (adam_step.h)
+  /// Stop once this many epochs have passed without a new lowest validation loss (training to
+  /// convergence within `epochs`); 0 = always train all `epochs`.
+  int64_t early_stop = 0;
+  int64_t seed = 0;            ///< initialisation, batch order and dropout
+  int64_t threads = 0;         ///< LibTorch intra-op threads; 0 = one per core others leave free
+  std::string device = "cpu";  ///< cpu | cuda | cuda:N
+  bool progress = true;        ///< live batch progress bar when stderr is a terminal
+  std::string adam = "auto";   ///< auto | loop | fused: how Adam's step runs (adam_step.h)
   std::string cuda_graphs = "auto";  ///< auto | on | off: replay the train step from a CUDA graph
                                      ///< (auto = on when device is CUDA; on needs CUDA)
   std::string autocast = "off";      ///< off | bf16: bf16 autocast of the forward and loss
