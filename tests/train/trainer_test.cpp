@@ -139,7 +139,7 @@ TEST(Trainer, EarlyStopEndsTheRunWhenValidationStopsImproving) {
                             ": no lower validation loss since epoch " + std::to_string(best)),
             std::string::npos)
       << run.output;
-  const auto metrics = RunMetrics::load(RunDir(dir / "run"));
+  const auto metrics = RunMetrics::load(RunDir{dir / "run"});
   EXPECT_EQ(metrics.epochs, best + 2);
   EXPECT_EQ(metrics.best_epoch, best);
 }
