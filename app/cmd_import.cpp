@@ -136,8 +136,7 @@ void register_import_commands(CLI::App& app) {
       "Examples:\n"
       "  mmkd import mult --state-dict mult.pt --heads 5 --config configs/teacher_mult.yaml \\\n"
       "      --set data.path=mosei_senti_data_noalign.pkl --out runs/mult_teacher\n"
-      "  mmkd import mult --state-dict mult.pt --heads 5 --config configs/teacher_mult.yaml \\\n"
-      "      --shape mosei --out mult_teacher.pt");
+      "  mmkd import mult --state-dict mult.pt --heads 5 --out mult_teacher.pt   # MOSEI lengths");
   mult->add_option("--state-dict", args->state_dict, "MulT state dict written by torch.save")
       ->required();
   mult->add_option("--out", args->out,
