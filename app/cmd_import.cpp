@@ -1,6 +1,5 @@
 // `mmkd import mult`: a teacher trained by MulT's own code, as an mmkd checkpoint or run.
 #include <filesystem>
-#include <iomanip>
 #include <iostream>
 
 #include "commands.h"
@@ -92,12 +91,10 @@ void run_import(const ImportArgs& args) {
   }
   const models::MultImport imported = models::import_mult(state_dict, options, args.state_dict);
   const models::InputShape& shape = imported.shape;
-  if (data) {
-    const models::InputShape have = train::input_shape_of(*data);
-    MMKD_CHECK(have.dim == shape.dim, args.state_dict, ": its projections read features of sizes ",
-               shape.describe(), ", but the data (", config.data.describe(), ") has ",
-               have.describe());
-  }
+  // options.shape holds the data's own shape when data was loaded.
+  MMKD_CHECK(!data || options.shape.dim == shape.dim, args.state_dict,
+             ": its projections read features of sizes ", shape.describe(), ", but the data (",
+             config.data.describe(), ") has ", options.shape.describe());
   config.model = imported.config;
   models::MultimodalNet model = imported.model;
   std::cerr << "imported " << imported.config.describe() << ", " << model->parameter_count()
