@@ -13,5 +13,6 @@ void register_bench_commands(CLI::App& app);
 void register_latency_commands(CLI::App& app);
 void register_study_commands(CLI::App& app);
 void register_import_commands(CLI::App& app);
+void register_export_commands(CLI::App& app);
 
 }  // namespace mmkd::app

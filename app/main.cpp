@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "mmkd/core/allocator.h"
 #include "mmkd/core/error.h"
+#include "mmkd/core/version.h"
 
 int main(int argc, char** argv) {
   mmkd::tune_allocator();  // before any tensor exists (src/core/allocator.cpp)
@@ -14,7 +15,7 @@ int main(int argc, char** argv) {
       "  mmkd data synth --preset small --seed 0 --out small.pkl\n"
       "  mmkd data inspect small.pkl\n"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "mmkd 0.1.0");
+  app.set_version_flag("--version", std::string("mmkd ") + mmkd::kVersion);
   mmkd::app::register_data_commands(app);
   mmkd::app::register_model_commands(app);
   mmkd::app::register_train_commands(app);
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   mmkd::app::register_latency_commands(app);
   mmkd::app::register_study_commands(app);
   mmkd::app::register_import_commands(app);
+  mmkd::app::register_export_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "mmkd/core/error.h"
+#include "mmkd/nn/position_frequencies.h"
 
 namespace mmkd::nn {
 
@@ -36,10 +37,7 @@ torch::Tensor sinusoidal_positions(int64_t length, int64_t dim,
                                    const torch::TensorOptions& options) {
   MMKD_CHECK(length >= 0 && dim > 0, "sinusoidal_positions: bad length ", length, " or dim ", dim);
   const auto float_options = options.dtype(torch::kFloat32);
-  const int64_t half = dim / 2;
-  // fairseq divides by (half - 1); guard the degenerate dim < 4 where that is 0.
-  const double step = std::log(10000.0) / double(std::max<int64_t>(half - 1, 1));
-  const auto freq = torch::exp(torch::arange(half, float_options) * -step);
+  const auto freq = sinusoidal_frequencies(dim, float_options);
   const auto pos = torch::arange(1, length + 1, float_options).unsqueeze(1);
   const auto angles = pos * freq.unsqueeze(0);
   auto table = torch::cat({torch::sin(angles), torch::cos(angles)}, 1);
