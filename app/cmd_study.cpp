@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "mmkd/core/error.h"
 #include "mmkd/report/attention_figure.h"
+#include "mmkd/study/slurm_shard.h"
 #include "mmkd/study/study_run.h"
 
 namespace mmkd::app {
@@ -18,7 +19,7 @@ struct StudyArgs {
   std::string config;
   std::string out;
   std::string report;
-  std::string shard = "1/1";
+  std::string shard;  ///< empty: the Slurm array task's share, else the whole study
   std::vector<std::string> study_overrides;  // into the study file
   std::vector<std::string> run_overrides;    // into every run
   int64_t seeds = 0;
@@ -53,7 +54,12 @@ void run_study_command(const StudyArgs& args) {
   study::StudyOptions options;
   options.out = default_out(args);
   options.report_dir = args.report;
-  options.shard = study::parse_shard(args.shard);
+  std::string shard = args.shard;
+  if (shard.empty()) {
+    shard = study::slurm_array_shard().value_or("1/1");
+    if (shard != "1/1") std::cerr << "study: shard " << shard << " from the Slurm job array\n";
+  }
+  options.shard = study::parse_shard(shard);
   options.dry_run = args.dry_run;
   options.only = args.only;
   options.runner.jobs = args.jobs;
@@ -100,7 +106,8 @@ void register_study_commands(CLI::App& app) {
   study->add_option("--report", args->report, "write the report here (default: --out)");
   study->add_option("--shard", args->shard,
                     "run only shard i of n (units of a teacher and its "
-                    "students), e.g. 1/2");
+                    "students), e.g. 1/2; default: the Slurm array task's "
+                    "(SLURM_ARRAY_TASK_ID/COUNT), else the whole study");
   study->add_option("--jobs", args->jobs, "runs at a time (each gets cores/jobs threads)")
       ->check(CLI::PositiveNumber);
   study->add_option("--threads", args->threads, "intra-op threads per run (0 = cores/jobs)")

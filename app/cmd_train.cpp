@@ -8,6 +8,8 @@
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/data/mosei_io.h"
 #include "mmkd/data/npy.h"
+#include "mmkd/dist/local_launcher.h"
+#include "mmkd/dist/process_group.h"
 #include "mmkd/distill/diagnostics.h"
 #include "mmkd/distill/kd_term.h"
 #include "mmkd/distill/run_request.h"
@@ -24,11 +26,40 @@ namespace {
 
 struct TrainArgs {
   distill::RunRequest request;
-  std::string resume;  ///< --resume RUN
+  std::string resume;          ///< --resume RUN
+  int64_t nproc = 1;           ///< --nproc: local ranks to start
+  int64_t dist_timeout = 300;  ///< --dist-timeout seconds
 };
+
+/// The command line each rank of `--nproc` runs: this one without --nproc.
+std::vector<std::string> rank_arguments(const TrainArgs& args, bool with_teacher) {
+  std::vector<std::string> out{with_teacher ? "distill" : "train"};
+  const auto add = [&](const char* flag, const std::string& value) {
+    if (value.empty()) return;
+    out.push_back(flag);
+    out.push_back(value);
+  };
+  add("--config", args.request.config);
+  for (const auto& o : args.request.overrides) add("--set", o);
+  add("--run", args.request.run_dir);
+  add("--resume", args.resume);
+  add("--teacher", args.request.teacher);
+  if (args.request.threads >= 0) add("--threads", std::to_string(args.request.threads));
+  add("--device", args.request.device);
+  add("--dist-timeout", std::to_string(args.dist_timeout));
+  return out;
+}
 
 /// `mmkd train` and `mmkd distill`: the same run handling, a different objective.
 void run_train(TrainArgs args, bool with_teacher) {
+  if (args.nproc > 1) {
+    MMKD_CHECK(!dist::dist_env_from().distributed(), "--nproc ", args.nproc,
+               ": this process is already a rank of a distributed run (RANK/WORLD_SIZE are set)");
+    const int status = dist::run_local_ranks(args.nproc, rank_arguments(args, with_teacher));
+    if (status != 0) std::exit(status);  // the failing rank and its error are printed above
+    return;
+  }
+  dist::init_world(dist::dist_env_from(), std::chrono::seconds(args.dist_timeout));
   args.request.distill = with_teacher;
   if (!args.resume.empty()) {
     MMKD_CHECK(args.request.run_dir.empty() || args.request.run_dir == args.resume,
@@ -37,6 +68,7 @@ void run_train(TrainArgs args, bool with_teacher) {
     args.request.run_dir = args.resume;
   }
   const distill::RunOutcome run = distill::execute_run(args.request);
+  if (!dist::is_lead()) return;
   std::cout << "run " << run.dir.path << ": test acc7 " << std::fixed << std::setprecision(4)
             << run.metrics.test_score("accuracy").value_or(0) << ", F1 "
             << run.metrics.test_score("f1_weighted").value_or(0) << " (metrics in "
@@ -197,6 +229,16 @@ void add_run_options(CLI::App* command, TrainArgs& args) {
                       "intra-op threads (0 = one per free core)")
       ->check(CLI::NonNegativeNumber);  // unchecked, a negative value was silently ignored
   command->add_option("--device", args.request.device, "cpu | cuda | cuda:N");
+  command
+      ->add_option("--nproc", args.nproc,
+                   "data-parallel ranks to start on this machine (c10d/Gloo; see docs/scale.md)")
+      ->check(CLI::PositiveNumber);
+  command
+      ->add_option("--dist-timeout", args.dist_timeout,
+                   "seconds a rank waits for the others (rendezvous, each all-reduce) before it "
+                   "stops with an error")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 }
 
 }  // namespace

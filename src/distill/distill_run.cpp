@@ -5,6 +5,7 @@
 
 #include "mmkd/core/error.h"
 #include "mmkd/core/rng_guard.h"
+#include "mmkd/dist/process_group.h"
 #include "mmkd/distill/diagnostics.h"
 #include "mmkd/distill/distill_objective.h"
 #include "mmkd/train/checkpoint.h"
@@ -42,13 +43,13 @@ std::vector<TransformerEventMass> check_teacher(models::MultimodalNet& teacher,
                                                 const DistillObjective& objective,
                                                 const torch::Device& device) {
   const auto masses = split_event_mass(teacher, valid, names(objective.pairing(), false), device);
-  std::cerr << "teacher event mass (valid): " << describe(masses) << "\n";
+  dist::lead_log() << "teacher event mass (valid): " << describe(masses) << "\n";
   for (const auto& entry : masses) {
     if (entry.mass.lift() < objective.config().chance_warning_lift)
-      std::cerr << "warning: the teacher's " << entry.transformer << " maps are near chance (x"
-                << entry.mass.lift()
-                << "): they carry little about where the events are, so attention-map "
-                   "distillation has little to transfer\n";
+      dist::lead_log() << "warning: the teacher's " << entry.transformer
+                       << " maps are near chance (x" << entry.mass.lift()
+                       << "): they carry little about where the events are, so attention-map "
+                          "distillation has little to transfer\n";
   }
   return masses;
 }
@@ -58,9 +59,18 @@ std::vector<TransformerEventMass> check_teacher(models::MultimodalNet& teacher,
 train::RunMetrics run_distillation(const train::RunConfig& config, const train::RunDir& dir,
                                    bool resume) {
   const DistillConfig distill = parse_distill_config(config.distill, "distill");
+  if (dist::world() != nullptr) {
+    for (const auto& term : distill.terms) {
+      // Each rank would update only its own samples' rows of the memory banks, and the banks
+      // would drift apart; until they are synchronised, CRD trains in one process.
+      MMKD_CHECK(term.method.rfind("crd", 0) != 0, config.source, ": distill term '", term.method,
+                 "': CRD's memory banks are not yet kept identical across ranks, so CRD runs in "
+                 "one process (without --nproc or torchrun)");
+    }
+  }
   train::set_threads(config.train.threads);
   const torch::Device device = train::parse_device(config.train.device);
-  std::cerr << "data: " << config.data.describe() << "\n";
+  dist::lead_log() << "data: " << config.data.describe() << "\n";
   const data::MoseiData data = data::load_data(config.data);
   const models::InputShape shape = train::input_shape_of(data);
   models::MultimodalNet student = train::build_seeded_model(config, shape);
@@ -71,11 +81,11 @@ train::RunMetrics run_distillation(const train::RunConfig& config, const train::
   }
   const auto seed = static_cast<uint64_t>(config.train.seed);
   DistillObjective objective(distill, student, teacher, data.split("train"), seed);
-  std::cerr << "distill: configuration " << objective.pairing().id << " ("
-            << objective.pairing().title << "), terms " << objective.name() << ", alpha "
-            << distill.alpha << "\nstudent: " << student->config().describe() << ", "
-            << student->parameter_count()
-            << " parameters\nteacher: " << teacher->config().describe() << "\n";
+  dist::lead_log() << "distill: configuration " << objective.pairing().id << " ("
+                   << objective.pairing().title << "), terms " << objective.name() << ", alpha "
+                   << distill.alpha << "\nstudent: " << student->config().describe() << ", "
+                   << student->parameter_count()
+                   << " parameters\nteacher: " << teacher->config().describe() << "\n";
 
   const bool diagnostics = data.split("valid").has_events();
   nlohmann::json teacher_mass;
@@ -94,6 +104,7 @@ train::RunMetrics run_distillation(const train::RunConfig& config, const train::
     };
   }
   const train::FitResult fit = trainer.fit(resume);
+  if (!dist::is_lead()) return {};  // rank 0 evaluates and writes the results
   // Everything distillation adds goes into the one metrics.json finish_run writes: a study
   // takes that file as "finished", so it must never exist without these keys.
   nlohmann::json extra;

@@ -6,6 +6,7 @@
 #include "mmkd/core/error.h"
 #include "mmkd/core/thread_budget.h"
 #include "mmkd/data/batch_loader.h"
+#include "mmkd/dist/process_group.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
 #include "mmkd/train/labels.h"
@@ -39,6 +40,7 @@ models::MultimodalNet build_seeded_model(const RunConfig& config, const models::
 
 RunMetrics finish_run(const RunConfig& config, const RunDir& dir, const data::MoseiData& data,
                       const FitResult& fit, const nlohmann::json& extra) {
+  if (!dist::is_lead()) return {};  // rank 0 tests the best checkpoint and writes metrics.json
   const torch::Device device = parse_device(config.train.device);
   CheckpointInfo info;
   models::MultimodalNet best = load_model(dir.best(), device, &info);
@@ -72,12 +74,12 @@ data::MoseiData load_checkpoint_data(const CheckpointInfo& info) {
 
 RunMetrics run_training(const RunConfig& config, const RunDir& dir, bool resume) {
   set_threads(config.train.threads);
-  std::cerr << "data: " << config.data.describe() << "\n";
+  dist::lead_log() << "data: " << config.data.describe() << "\n";
   const data::MoseiData data = data::load_data(config.data);
   const models::InputShape shape = input_shape_of(data);
   models::MultimodalNet model = build_seeded_model(config, shape);
-  std::cerr << "model: " << model->config().describe() << ", " << model->parameter_count()
-            << " parameters, inputs " << shape.describe() << "\n";
+  dist::lead_log() << "model: " << model->config().describe() << ", " << model->parameter_count()
+                   << " parameters, inputs " << shape.describe() << "\n";
   TaskObjective objective(config.model);
   Trainer trainer(config, dir, model, objective, data);
   const FitResult fit = trainer.fit(resume);

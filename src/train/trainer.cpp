@@ -14,6 +14,7 @@
 #include "mmkd/core/error.h"
 #include "mmkd/core/torch_compat.h"
 #include "mmkd/data/batch_loader.h"
+#include "mmkd/dist/process_group.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
 #include "mmkd/train/plateau_scheduler.h"
@@ -81,6 +82,36 @@ EvalResult validate(models::MultimodalNet& model, const data::Split& split,
   }
 }
 
+/// Rows [begin, end) of a batch: one rank's share of a global batch.
+data::Batch rows_of(const data::Batch& batch, int64_t begin, int64_t end) {
+  const auto rows = [&](const torch::Tensor& t) {
+    return t.defined() ? t.slice(0, begin, end) : t;
+  };
+  data::Batch share;
+  for (size_t m = 0; m < 3; ++m) {
+    share.features[m] = rows(batch.features[m]);
+    share.padding[m] = rows(batch.padding[m]);
+    share.events[m] = rows(batch.events[m]);
+  }
+  share.classes = rows(batch.classes);
+  share.targets = rows(batch.targets);
+  share.index = rows(batch.index);
+  return share;
+}
+
+/// What the ranks must agree on before training together: the resolved configuration and the
+/// training split (sizes and sums, which differ for other data or another preprocessing).
+std::string data_fingerprint(const data::Split& train) {
+  std::ostringstream out;
+  out << std::setprecision(10) << "samples " << train.labels.size(0) << "\nlabel sum "
+      << train.labels.to(torch::kFloat64).sum().item<double>();
+  for (size_t m = 0; m < 3; ++m) {
+    out << "\nmodality " << m << " shape " << train.features[m].sizes() << " sum "
+        << train.features[m].to(torch::kFloat64).sum().item<double>();
+  }
+  return out.str();
+}
+
 std::vector<torch::Tensor> trainable(models::MultimodalNet& model, Objective& objective) {
   std::vector<torch::Tensor> params = model->parameters();
   for (auto& p : objective.parameters()) params.push_back(p);
@@ -142,6 +173,11 @@ void Trainer::follow_thread_budget() {
 
 LossParts Trainer::forward_backward(const data::Batch& batch) {
   LossParts loss;
+  if (batch.size() == 0) {
+    // A rank whose share of a short last batch is empty still joins the gradient all-reduce.
+    const auto zero = torch::zeros({}, torch::kFloat32);
+    return {zero, zero, {}};
+  }
   {
     // Autocast covers the forward and the loss; backward runs outside it, as PyTorch advises.
     const compat::AutocastGuard autocast(device_.type(), autocast_);
@@ -149,7 +185,9 @@ LossParts Trainer::forward_backward(const data::Batch& batch) {
     const models::ModelOutput out = model_->forward(inputs, taps_);
     loss = objective_.compute(batch, out, /*training=*/true);
   }
-  loss.total.backward();
+  // Across ranks, each share's mean loss weighs by its rows, so that the summed gradients are
+  // those of the global batch's mean.
+  (loss_weight_ == 1.0 ? loss.total : loss.total * loss_weight_).backward();
   return loss;
 }
 
@@ -165,13 +203,37 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
   const auto start = Clock::now();
   double total = 0, task = 0, kd = 0;
   int64_t seen = 0;
+  dist::ProcessGroup* group = dist::world();
   for (int64_t i = 0; i < loader.num_batches(); ++i) {
     follow_thread_budget();
-    const data::Batch batch = loader.batch(i).to(device_);
+    data::Batch batch = loader.batch(i);
+    const int64_t global_rows = batch.size();
+    if (group != nullptr) {
+      const int64_t begin = global_rows * group->rank() / group->size();
+      const int64_t end = global_rows * (group->rank() + 1) / group->size();
+      batch = rows_of(batch, begin, end);
+      loss_weight_ = static_cast<double>(end - begin) / static_cast<double>(global_rows);
+    }
+    batch = batch.to(device_);
     const LossParts loss = run_train_step(
         graphed_.get(), optimizer, [this](const data::Batch& b) { return forward_backward(b); },
         batch);
-    const double value = loss.total.item<double>();
+    double value = loss.total.item<double>();
+    double task_value = loss.task.item<double>();
+    double kd_value = loss.kd.defined() ? loss.kd.item<double>() : 0.0;
+    if (group != nullptr) {
+      // The shares' losses weighted by their rows sum to the global batch's; they travel with
+      // the gradients in one all-reduce.
+      const auto weighted = torch::tensor({value, task_value, kd_value}, torch::kFloat64) *
+                            (static_cast<double>(batch.size()) / static_cast<double>(global_rows));
+      const auto start_reduce = Clock::now();
+      const auto sums = dist::sum_gradients(*group, trainable(model_, objective_), weighted);
+      reduce_seconds_ += seconds_since(start_reduce);
+      ++reduce_steps_;
+      value = sums[0].item<double>();
+      task_value = sums[1].item<double>();
+      kd_value = sums[2].item<double>();
+    }
     MMKD_CHECK(std::isfinite(value), "epoch ", epoch + 1, ", batch ", i + 1, ": the loss is ",
                value, "; ", stopped_note(dir_.last()));
     if (config_.train.clip > 0) {
@@ -182,11 +244,11 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
       if (!heads.empty()) torch::nn::utils::clip_grad_norm_(heads, config_.train.clip);
     }
     adam_step(optimizer, adam_kernel_);
-    const int64_t n = batch.size();
+    const int64_t n = global_rows;
     seen += n;
     total += value * n;
-    task += loss.task.item<double>() * n;
-    if (loss.kd.defined()) kd += loss.kd.item<double>() * n;
+    task += task_value * n;
+    kd += kd_value * n;
     bar.update(i + 1, total / seen, seconds_since(start));
   }
   bar.clear();
@@ -230,8 +292,33 @@ void Trainer::restore_log(int64_t epochs) {
   }
 }
 
+void Trainer::join_ranks() {
+  dist::ProcessGroup* group = dist::world();
+  if (group == nullptr) return;
+  MMKD_CHECK(!device_.is_cuda(), config_.source, ": a distributed run on ", device_.str(),
+             " needs NCCL, which mmkd does not use yet; distributed runs train on the CPU (Gloo)");
+  group->check_same("configuration", YAML::Dump(config_.resolved()) + "\nrun " + dir_.path);
+  group->check_same("training data", data_fingerprint(data_.split("train")));
+  // The same seed builds the same weights everywhere; rank 0's are sent anyway, as DDP does, so
+  // that a rank built differently (another LibTorch) cannot train a different network unnoticed.
+  std::vector<torch::Tensor> state;
+  for (const auto& p : trainable(model_, objective_)) state.push_back(p.detach());  // same memory
+  group->broadcast(state, 0, "sending rank 0's weights");
+}
+
+double Trainer::lead_value(double value) {
+  dist::ProcessGroup* group = dist::world();
+  if (group == nullptr) return value;
+  // Every rank evaluates the whole validation split; rank 0's number decides for all, so that a
+  // last-bit difference can never send the ranks down different branches.
+  std::vector<torch::Tensor> holder{torch::tensor({value}, torch::kFloat64)};
+  group->broadcast(holder, 0, "sending rank 0's validation loss");
+  return holder[0].item<double>();
+}
+
 FitResult Trainer::fit(bool resume) {
-  std::filesystem::create_directories(dir_.path);
+  const bool lead = dist::is_lead();
+  if (lead) std::filesystem::create_directories(dir_.path);
   model_->to(device_);
   objective_.to(device_);
   torch::optim::Adam optimizer(
@@ -259,14 +346,15 @@ FitResult Trainer::fit(bool resume) {
         PlateauSchedulerState::from_json(nlohmann::json::parse(stored.scheduler_json)));
     restore_log(info.epoch);
     result.resumed = true;
-    std::cerr << "resuming " << dir_.path << " after epoch " << info.epoch << "\n";
+    dist::lead_log() << "resuming " << dir_.path << " after epoch " << info.epoch << "\n";
   }
-  write_text_atomic(dir_.config(), YAML::Dump(config_.resolved()) + "\n");
+  if (lead) write_text_atomic(dir_.config(), YAML::Dump(config_.resolved()) + "\n");
   taps_ = objective_.taps();
   if (use_cuda_graphs(config_.train.cuda_graphs, device_)) {
     graphed_ = make_graphed_train_step([this](const data::Batch& b) { return forward_backward(b); },
                                        trainable(model_, objective_), device_);
   }
+  join_ranks();
 
   const int64_t epochs = config_.train.epochs;
   const auto run_start = Clock::now();
@@ -286,23 +374,24 @@ FitResult Trainer::fit(bool resume) {
     eval_options.device = device_;
     eval_options.context = "epoch " + std::to_string(epoch + 1) + ", validation";
     const EvalResult val = validate(model_, data_.split("valid"), eval_options, dir_.last());
-    record.val_loss = val.loss;
+    record.val_loss = lead_value(val.loss);
     record.val_accuracy = val.accuracy();
     record.val_f1 = val.f1_weighted();
     if (on_epoch) on_epoch(record);
-    scheduler.step(val.loss);
+    scheduler.step(record.val_loss);
     record.seconds = seconds_since(start);
     info.epoch = epoch + 1;
     info.scheduler_json = scheduler.state().to_json().dump();
-    const bool improved = val.loss < info.best_val_loss;
+    const bool improved = record.val_loss < info.best_val_loss;
     if (improved) {
-      info.best_val_loss = val.loss;
+      info.best_val_loss = record.val_loss;
       info.best_epoch = epoch + 1;
-      save_checkpoint(dir_.best(), model_, info);
+      if (lead) save_checkpoint(dir_.best(), model_, info);
     }
-    save_checkpoint(dir_.last(), model_, info, state);
+    if (lead) save_checkpoint(dir_.last(), model_, info, state);
     log_.push_back(record);
-    write_log();
+    if (lead) write_log();
+    if (!lead) continue;
     const double per_epoch = seconds_since(run_start) / static_cast<double>(epoch + 1 - first);
     std::cerr << "epoch " << std::setw(3) << epoch + 1 << "/" << epochs << std::fixed
               << std::setprecision(4) << "  train " << record.train_loss << "  val " << val.loss
@@ -312,7 +401,15 @@ FitResult Trainer::fit(bool resume) {
               << format_duration(per_epoch * static_cast<double>(epochs - epoch - 1))
               << (record.extra.empty() ? "" : "  " + record.extra) << "\n";
   }
-  if (converged() && info.epoch < epochs)
+  if (reduce_steps_ > 0 && lead) {
+    int64_t floats = 0;
+    for (const auto& p : trainable(model_, objective_)) floats += p.numel();
+    std::cerr << "all-reduce: " << floats + 3 << " floats (" << std::setprecision(2)
+              << (floats + 3) * 4 / 1e6 << " MB) per step, " << std::setprecision(1)
+              << 1000 * reduce_seconds_ / reduce_steps_ << " ms per step on average over "
+              << reduce_steps_ << " steps, " << dist::world()->size() << " ranks\n";
+  }
+  if (converged() && info.epoch < epochs && lead)
     std::cerr << "early stop after epoch " << info.epoch
               << ": no lower validation loss since epoch " << info.best_epoch
               << " (train.early_stop " << config_.train.early_stop << ")\n";

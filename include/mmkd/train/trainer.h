@@ -55,6 +55,10 @@ class Trainer {
   void restore_log(int64_t epochs);
   /// Follows the cores other processes leave free (train.threads = 0), between batches.
   void follow_thread_budget();
+  /// In a distributed run: refuses ranks started differently and gives all rank 0's weights.
+  void join_ranks();
+  /// `value` as rank 0 computed it (itself in a single-process run).
+  double lead_value(double value);
 
   RunConfig config_;
   RunDir dir_;
@@ -68,6 +72,9 @@ class Trainer {
   std::unique_ptr<GraphedTrainStep> graphed_;  ///< set when the step replays from a CUDA graph
   std::vector<EpochRecord> log_;
   ThreadBudget thread_budget_;
+  double loss_weight_ = 1.0;  ///< this rank's share of the global batch (1 in one process)
+  double reduce_seconds_ = 0;
+  int64_t reduce_steps_ = 0;
 };
 
 /// The device named by a config ("cpu", "cuda", "cuda:1"); a clear error when CUDA is absent.
