@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "mmkd/core/error.h"
+#include "mmkd/dist/batch_share.h"
 #include "mmkd/nn/multihead_attention.h"
 
 namespace mmkd::distill {
@@ -23,7 +24,8 @@ void check_map(const torch::Tensor& map, const char* what) {
 
 // F(a, b) per row, averaged over rows where both maps are non-zero. `teacher` is used as given
 // (the callers decide whether it is detached). The mean is sum/max(count, 1): with no valid row
-// the numerator is an exact 0 that still depends on the student, and no host sync is needed.
+// the numerator is an exact 0 that still depends on the student. Across ranks the count is the
+// global batch's (dist::batch_mean).
 torch::Tensor row_cross_entropy(const torch::Tensor& student, const torch::Tensor& teacher,
                                 EdamDirection direction, double eps) {
   MMKD_CHECK(student.sizes() == teacher.sizes(), "EDAM: student map ", shape_of(student),
@@ -34,7 +36,7 @@ torch::Tensor row_cross_entropy(const torch::Tensor& student, const torch::Tenso
   const auto predicted = direction == EdamDirection::kTeacherLogStudent ? student : teacher;
   const auto per_row = -(target * torch::log(predicted + eps)).sum(-1);  // [B,Tq]
   const auto valid = ((student.sum(-1) > 0) & (teacher.sum(-1) > 0)).to(per_row.dtype());
-  return (per_row * valid).sum() / valid.sum().clamp_min(1.0);
+  return dist::batch_mean((per_row * valid).sum(), valid.sum());
 }
 
 // Teacher layer entry: logits [B,H,Tq,Tk] → temperature map; a map [B,Tq,Tk] is used as given.

@@ -8,12 +8,14 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
 #include "mmkd/core/torch_compat.h"
 #include "mmkd/data/batch_loader.h"
+#include "mmkd/dist/batch_share.h"
 #include "mmkd/dist/process_group.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
@@ -173,12 +175,11 @@ void Trainer::follow_thread_budget() {
 
 LossParts Trainer::forward_backward(const data::Batch& batch) {
   LossParts loss;
-  if (batch.size() == 0) {
-    // A rank whose share of a short last batch is empty still joins the gradient all-reduce.
-    const auto zero = torch::zeros({}, torch::kFloat32);
-    return {zero, zero, {}};
-  }
   {
+    // In a distributed step, losses averaged over a batch-dependent count take the global
+    // batch's count (dist::batch_mean).
+    std::optional<dist::BatchShare> share;
+    if (dist::world() != nullptr) share.emplace(loss_weight_);
     // Autocast covers the forward and the loss; backward runs outside it, as PyTorch advises.
     const compat::AutocastGuard autocast(device_.type(), autocast_);
     const models::ModelInputs inputs{batch.features, batch.padding};
@@ -208,11 +209,15 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
     follow_thread_budget();
     data::Batch batch = loader.batch(i);
     const int64_t global_rows = batch.size();
-    if (group != nullptr) {
+    if (group != nullptr && global_rows >= group->size()) {
       const int64_t begin = global_rows * group->rank() / group->size();
       const int64_t end = global_rows * (group->rank() + 1) / group->size();
       batch = rows_of(batch, begin, end);
       loss_weight_ = static_cast<double>(end - begin) / static_cast<double>(global_rows);
+    } else if (group != nullptr) {
+      // Fewer rows than ranks (a short last batch): every rank computes the whole batch at
+      // weight 1/W, so no share is empty and every rank runs the same losses and collectives.
+      loss_weight_ = 1.0 / static_cast<double>(group->size());
     }
     batch = batch.to(device_);
     const LossParts loss = run_train_step(
@@ -224,8 +229,8 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
     if (group != nullptr) {
       // The shares' losses weighted by their rows sum to the global batch's; they travel with
       // the gradients in one all-reduce.
-      const auto weighted = torch::tensor({value, task_value, kd_value}, torch::kFloat64) *
-                            (static_cast<double>(batch.size()) / static_cast<double>(global_rows));
+      const auto weighted =
+          torch::tensor({value, task_value, kd_value}, torch::kFloat64) * loss_weight_;
       const auto start_reduce = Clock::now();
       const auto sums = dist::sum_gradients(*group, trainable(model_, objective_), weighted);
       reduce_seconds_ += seconds_since(start_reduce);

@@ -1,6 +1,7 @@
 // Attention-distribution transfer as MiniLM (Wang et al. 2020) does it: per head, the KL
 // divergence from the teacher's attention distribution to the student's, on the last layer (or
 // every layer). EDAM instead compares head-averaged maps by cross-entropy (docs/distillation.md).
+#include "mmkd/dist/batch_share.h"
 #include "mmkd/nn/multihead_attention.h"
 #include "term_util.h"
 
@@ -15,8 +16,7 @@ torch::Tensor headwise_kl(const torch::Tensor& s, const torch::Tensor& t, double
   const auto valid = s.sum(-1).gt(0) & t.sum(-1).gt(0);
   const auto t_log_t = torch::where(t > 0, t * torch::log(t.clamp_min(eps)), torch::zeros_like(t));
   const auto rows = (t_log_t - t * torch::log(s + eps)).sum(-1);
-  const auto count = valid.sum();
-  return (rows * valid.to(rows.dtype())).sum() / count.clamp_min(1).to(rows.dtype());
+  return dist::batch_mean((rows * valid.to(rows.dtype())).sum(), valid.sum());
 }
 
 class MinilmTerm : public KdTerm {

@@ -2,6 +2,7 @@
 // student's and the teacher's scaled attention logits, per head, every layer, entries masked in
 // either network excluded. EDAM compares softmax maps instead (docs/distillation.md).
 
+#include "mmkd/dist/batch_share.h"
 #include "term_util.h"
 
 namespace mmkd::distill {
@@ -12,7 +13,7 @@ namespace {
 torch::Tensor masked_logit_mse(const torch::Tensor& s, const torch::Tensor& t) {
   const auto valid = torch::isfinite(s) & torch::isfinite(t);
   const auto diff = torch::where(valid, s - t, torch::zeros_like(s));
-  return diff.pow(2).sum() / valid.sum().clamp_min(1).to(diff.dtype());
+  return dist::batch_mean(diff.pow(2).sum(), valid.sum());
 }
 
 class TinybertTerm : public KdTerm {
