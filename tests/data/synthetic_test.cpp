@@ -7,23 +7,17 @@
 #include <iomanip>
 #include <iostream>
 
+#include "../support/errors.h"
 #include "mmkd/core/error.h"
 
 namespace mmkd::data {
 namespace {
 
+using mmkd::testing::error_of;
+
 constexpr size_t kV = modality_index(Modality::kVideo);
 constexpr size_t kA = modality_index(Modality::kAudio);
 constexpr size_t kL = modality_index(Modality::kText);
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // ---- options ----
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "../support/cli.h"
+#include "../support/errors.h"
 #include "mmkd/core/error.h"
 #include "mmkd/core/torch_compat.h"
 #include "mmkd/dist/dist_env.h"
@@ -21,6 +22,7 @@
 namespace mmkd::dist {
 namespace {
 
+using mmkd::testing::error_of;
 using mmkd::testing::repo_path;
 using mmkd::testing::run_cli;
 using mmkd::testing::run_command;
@@ -31,15 +33,6 @@ std::function<const char*(const char*)> variables(const std::map<std::string, st
     const auto it = vars.find(name);
     return it == vars.end() ? nullptr : it->second.c_str();
   };
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(DistEnv, ReadsTorchrunsVariablesStrictly) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "../support/cli.h"
+#include "../support/errors.h"
 #include "../support/full_disk.h"
 #include "../support/temp_files.h"
 #include "mmkd/core/error.h"
@@ -18,6 +19,7 @@
 namespace mmkd::train {
 namespace {
 
+using mmkd::testing::error_of;
 using mmkd::testing::repo_path;
 using mmkd::testing::TempDir;
 
@@ -50,15 +52,6 @@ struct TinyNet {
   models::MultimodalNet model{nullptr};
   CheckpointInfo info;
 };
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 size_t checkpoint_size(TinyNet& net) {
   TempDir dir("ckpt_size");
