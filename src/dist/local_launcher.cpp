@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "mmkd/core/environment.h"
 #include "mmkd/core/error.h"
 
 namespace mmkd::dist {
@@ -87,8 +88,8 @@ int64_t free_local_port() {
 
 int run_local_ranks(int64_t nproc, const std::vector<std::string>& arguments, int grace_seconds) {
   MMKD_CHECK(nproc >= 1, "--nproc ", nproc, ": expected at least 1 rank");
-  const char* inherited = std::getenv("MASTER_PORT");
-  const int64_t port = inherited != nullptr ? std::atoll(inherited) : free_local_port();
+  const auto inherited = env_int(env_or_process({}), "MASTER_PORT", 1);
+  const int64_t port = inherited ? *inherited : free_local_port();
   struct sigaction forward {};
   forward.sa_handler = remember_signal;
   sigaction(SIGINT, &forward, nullptr);

@@ -132,10 +132,6 @@ void wait_for(const Work& work, const DistEnv& env, std::chrono::milliseconds ti
   }
 }
 
-}  // namespace
-
-namespace {
-
 /// c10d takes one tensor per device: any number of tensors travel as one flat buffer.
 std::vector<torch::Tensor> flat_buffer(const std::vector<torch::Tensor>& tensors) {
   std::vector<torch::Tensor> pieces;
