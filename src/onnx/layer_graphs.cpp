@@ -34,6 +34,12 @@ bool LayerGraphs::exported(const torch::Tensor& parameter) const {
   return it != stored_.end() && it->first.first == parameter.unsafeGetTensorImpl();
 }
 
+std::string LayerGraphs::as_float(const std::string& x) {
+  return g.node("Cast", {x}, {{"to", kOnnxFloat}});
+}
+
+std::string LayerGraphs::kept(const std::string& mask) { return as_float(g.node("Not", {mask})); }
+
 std::string LayerGraphs::size(const std::string& x, int64_t axis) {
   return g.node("Gather", {g.node("Shape", {x}), g.scalar_i64(axis)}, {{"axis", int64_t(0)}},
                 "size");
@@ -41,10 +47,8 @@ std::string LayerGraphs::size(const std::string& x, int64_t axis) {
 
 std::string LayerGraphs::zero_padding_mask(const std::string& x) {
   // Counting the nonzero features is exact where a sum of magnitudes could round.
-  const auto nonzero = g.node("Not", {g.node("Equal", {x, g.scalar(0.0f)})});
-  const auto count =
-      g.node("ReduceSum", {g.node("Cast", {nonzero}, {{"to", kOnnxFloat}}), g.ints({-1})},
-             {{"keepdims", int64_t(0)}});
+  const auto count = g.node("ReduceSum", {kept(g.node("Equal", {x, g.scalar(0.0f)})), g.ints({-1})},
+                            {{"keepdims", int64_t(0)}});
   return g.node("Equal", {count, g.scalar(0.0f)}, {}, "padding");
 }
 
@@ -78,8 +82,7 @@ std::string LayerGraphs::embed(const std::string& seq, int64_t d, bool zero_posi
   const auto steps = size(seq, 1);
   const auto one = g.scalar_i64(1);
   const auto index = g.node("Range", {one, g.node("Add", {steps, one}), one});
-  const auto position =
-      g.node("Unsqueeze", {g.node("Cast", {index}, {{"to", kOnnxFloat}}), g.ints({1})});  // [T,1]
+  const auto position = g.node("Unsqueeze", {as_float(index), g.ints({1})});  // [T,1]
   auto& frequencies = frequencies_[d];
   if (frequencies.empty()) {
     frequencies = g.initializer("position_frequencies",
@@ -92,8 +95,7 @@ std::string LayerGraphs::embed(const std::string& seq, int64_t d, bool zero_posi
   if (zero_position_padding) {
     // MulT: a step whose first feature is exactly 0 gets the zero positional vector.
     const auto first = g.node("Gather", {seq, g.scalar_i64(0)}, {{"axis", int64_t(2)}});
-    const auto keep = g.node("Cast", {g.node("Not", {g.node("Equal", {first, g.scalar(0.0f)})})},
-                             {{"to", kOnnxFloat}});
+    const auto keep = kept(g.node("Equal", {first, g.scalar(0.0f)}));
     positions = g.node("Mul", {positions, g.node("Unsqueeze", {keep, g.ints({2})})});
   }
   const auto scaled = g.node("Mul", {seq, g.scalar(float(std::sqrt(double(d))))});
@@ -123,12 +125,10 @@ LayerGraphs::AttentionMask LayerGraphs::attention_mask(const std::string& tq, co
   if (!key_padding.empty()) {
     // With key padding a query row can see no key at all (front padding under the future
     // mask, or a fully padded sample); masked_softmax gives such a row zeros.
-    const auto seen = g.node("ReduceSum",
-                             {g.node("Cast", {g.node("Not", {blocked})}, {{"to", kOnnxFloat}}),
-                              g.ints({-1})},
-                             {{"keepdims", int64_t(1)}});
-    mask.visible_rows = g.node(
-        "Cast", {g.node("Greater", {seen, g.scalar(0.0f)})}, {{"to", kOnnxFloat}}, "visible_rows");
+    const auto seen =
+        g.node("ReduceSum", {kept(blocked), g.ints({-1})}, {{"keepdims", int64_t(1)}});
+    mask.visible_rows = g.node("Cast", {g.node("Greater", {seen, g.scalar(0.0f)})},
+                               {{"to", kOnnxFloat}}, "visible_rows");
   }
   return mask;
 }
@@ -172,8 +172,7 @@ std::string LayerGraphs::encoder_layer(const std::string& name,
                                        const std::string& kv, const AttentionMask& mask) {
   const auto q = layer_norm(name + ".layer_norm0", *layer.layer_norm0, x);
   const auto k = kv.empty() ? q : layer_norm(name + ".layer_norm0", *layer.layer_norm0, kv);
-  const auto h =
-      g.node("Add", {x, attention(name + ".self_attn", *layer.self_attn, q, k, mask)});
+  const auto h = g.node("Add", {x, attention(name + ".self_attn", *layer.self_attn, q, k, mask)});
   const auto hidden =
       g.node("Relu", {linear(name + ".fc1", *layer.fc1,
                              layer_norm(name + ".layer_norm1", *layer.layer_norm1, h))});

@@ -107,9 +107,7 @@ class NetworkGraph {
         continue;
       }
       auto& g = graph_;
-      const auto valid = g.node(
-          "Unsqueeze",
-          {g.node("Cast", {g.node("Not", {video_padding})}, {{"to", int64_t(1)}}), g.ints({1})});
+      const auto valid = g.node("Unsqueeze", {layers_.kept(video_padding), g.ints({1})});
       const auto window = g.initializer("window", torch::ones({1, 1, p.conv.kernel}));
       const auto seen = g.node("Conv", {valid, window},
                                {{"kernel_shape", std::vector<int64_t>{p.conv.kernel}},
@@ -150,13 +148,10 @@ class NetworkGraph {
     }
     if (padding.empty()) {
       const auto sum = g.node("ReduceSum", {h, g.ints({1})}, {{"keepdims", int64_t(0)}});
-      return g.node("Div", {sum, g.node("Cast", {layers_.size(h, 1)}, {{"to", int64_t(1)}})}, {},
-                    "readout");
+      return g.node("Div", {sum, layers_.as_float(layers_.size(h, 1))}, {}, "readout");
     }
     // The mean over unpadded steps; a fully padded sequence reads out as zeros.
-    const auto valid =
-        g.node("Unsqueeze", {g.node("Cast", {g.node("Not", {padding})}, {{"to", int64_t(1)}}),
-                             g.ints({2})});  // [B,T,1]
+    const auto valid = g.node("Unsqueeze", {layers_.kept(padding), g.ints({2})});  // [B,T,1]
     const auto sum =
         g.node("ReduceSum", {g.node("Mul", {h, valid}), g.ints({1})}, {{"keepdims", int64_t(0)}});
     const auto count = g.node(

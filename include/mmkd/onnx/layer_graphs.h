@@ -26,6 +26,10 @@ class LayerGraphs {
   /// Whether weight() stored `parameter`.
   bool exported(const torch::Tensor& parameter) const;
 
+  /// `x` as float32 (Cast).
+  std::string as_float(const std::string& x);
+  /// float32 1 where the bool `mask` is false, 0 where it is true (the steps a mask keeps).
+  std::string kept(const std::string& mask);
   /// Scalar int64 size of axis `axis` of `x` (Shape + Gather).
   std::string size(const std::string& x, int64_t axis);
   /// bool [B,T]: the steps of x [B,T,F] whose feature vector is all zero.
@@ -66,8 +70,7 @@ class LayerGraphs {
                         const std::string& query, const std::string& key,
                         const AttentionMask& mask);
   std::string encoder_layer(const std::string& name, nn::TransformerEncoderLayerImpl& layer,
-                            const std::string& x, const std::string& kv,
-                            const AttentionMask& mask);
+                            const std::string& x, const std::string& kv, const AttentionMask& mask);
 
   std::map<std::pair<const void*, std::string>, std::string> stored_;
   std::map<int64_t, std::string> frequencies_;  ///< by width
