@@ -20,12 +20,7 @@ struct ExportArgs {
 void run_export(ExportArgs& args) {
   onnx::parse_dynamic_axes(args.dynamic, args.options);
   // A run directory exports its best.pt, as eval and distill read it.
-  const std::string path = std::filesystem::is_directory(args.checkpoint)
-                               ? train::RunDir{args.checkpoint}.best()
-                               : args.checkpoint;
-  MMKD_CHECK(std::filesystem::exists(path), "--checkpoint ", args.checkpoint,
-             std::filesystem::is_directory(args.checkpoint) ? ": the run has no best.pt yet"
-                                                            : ": no such file or run directory");
+  const std::string path = train::checkpoint_of(args.checkpoint, "--checkpoint");
   train::CheckpointInfo info;
   auto model = train::load_model(path, torch::kCPU, &info);
   model->eval();

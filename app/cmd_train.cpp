@@ -10,12 +10,12 @@
 #include "mmkd/data/npy.h"
 #include "mmkd/dist/local_launcher.h"
 #include "mmkd/dist/process_group.h"
-#include "mmkd/distill/diagnostics.h"
+#include "mmkd/distill/checkpoint_evaluation.h"
 #include "mmkd/distill/kd_term.h"
 #include "mmkd/distill/run_request.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
-#include "mmkd/train/labels.h"
+#include "mmkd/train/prediction.h"
 #include "mmkd/train/run.h"
 
 namespace mmkd::app {
@@ -76,72 +76,30 @@ void run_train(TrainArgs args, bool with_teacher) {
 }
 
 struct EvalArgs {
-  std::string run_dir, checkpoint, data, split = "test", drop, device = "cpu";
+  std::string run_dir, checkpoint;
+  distill::CheckpointEvalRequest request;
   int threads = 0;
   bool json = false;
 };
 
-/// The data a checkpoint was trained on (its stored config), unless `override_path` is given.
-data::MoseiData data_for(const train::CheckpointInfo& info, const std::string& override_path) {
-  if (!override_path.empty()) return data::load_mosei(override_path);
-  return train::load_checkpoint_data(info);
-}
-
-/// A network evaluated on sequences of other lengths than it was built for would still run
-/// (attention takes any length) and report metrics of a different task: refuse, naming both.
-void check_split_shape(const models::MultimodalNet& model, const data::Split& split,
-                       const std::string& data_name, const std::string& split_name,
-                       const std::string& checkpoint) {
-  const models::InputShape& want = model->input_shape();
-  const bool student = model->config().role == models::Role::kStudent;
-  for (data::Modality m : data::kModalities) {
-    if (student && m != data::Modality::kVideo) continue;  // students see video only
-    const auto i = data::modality_index(m);
-    const torch::Tensor& x = split.feature(m);
-    MMKD_CHECK(x.size(1) == want.len[i] && x.size(2) == want.dim[i], data_name, ": '", split_name,
-               "/", data::modality_key(m), "' has [", x.size(1), ",", x.size(2),
-               "] (steps, features) per sample; ", checkpoint, " was built for [", want.len[i], ",",
-               want.dim[i], "]");
-  }
-}
-
-void run_eval(const EvalArgs& args) {
+void run_eval(EvalArgs args) {
   MMKD_CHECK(args.run_dir.empty() != args.checkpoint.empty(),
              "mmkd eval: give exactly one of --run DIR or --checkpoint FILE");
   train::set_threads(args.threads);
-  const std::string path =
-      args.checkpoint.empty() ? train::RunDir{args.run_dir}.best() : args.checkpoint;
-  const torch::Device device = train::parse_device(args.device);
-  train::CheckpointInfo info;
-  models::MultimodalNet model = train::load_model(path, device, &info);
-  const data::MoseiData data = data_for(info, args.data);
-  train::EvalOptions options;
-  options.device = device;
-  options.drop = data::parse_modality_list(args.drop, "--drop");
-  options.context = path + " on the " + args.split + " split";
-  const data::Split& split = data.split(args.split);
-  check_split_shape(model, split, args.data.empty() ? data.source : args.data, args.split, path);
-  const train::EvalResult result = train::evaluate(model, split, options);
-  // Where the data marks events: how much of each cross-modal map's attention falls on them.
-  std::vector<distill::TransformerEventMass> masses;
-  if (split.has_events() && args.drop.empty())
-    masses =
-        distill::split_event_mass(model, split, distill::cross_modal_transformers(model), device);
+  args.request.checkpoint = args.checkpoint.empty() ? args.run_dir : args.checkpoint;
+  args.request.checkpoint_key = args.checkpoint.empty() ? "--run" : "--checkpoint";
+  const distill::CheckpointEvaluation eval = distill::evaluate_checkpoint(args.request);
   if (args.json) {
-    nlohmann::json j = result.to_json();
-    j["checkpoint"] = path;
-    j["split"] = args.split;
-    j["dropped"] = args.drop;
-    if (!masses.empty()) j["event_mass"] = distill::to_json(masses);
-    std::cout << j.dump(2) << "\n";
+    std::cout << eval.to_json().dump(2) << "\n";
     return;
   }
-  std::cout << path << " on " << args.split << (args.drop.empty() ? "" : " without " + args.drop)
-            << ":\n  " << result.summary()
+  const std::string& drop = args.request.drop;
+  std::cout << eval.checkpoint << " on " << args.request.split
+            << (drop.empty() ? "" : " without " + drop) << ":\n  " << eval.result.summary()
             << "\n  confusion (rows true -3..3, columns predicted):\n"
-            << result.classification.confusion << "\n";
-  if (!masses.empty())
-    std::cout << "  event mass (first 512 samples): " << distill::describe(masses) << "\n";
+            << eval.result.classification.confusion << "\n";
+  if (!eval.event_mass.empty())
+    std::cout << "  event mass (first 512 samples): " << distill::describe(eval.event_mass) << "\n";
 }
 
 struct PredictArgs {
@@ -161,59 +119,25 @@ torch::Tensor read_video(const PredictArgs& args) {
   return data::load_mosei(args.input).split(args.split).feature(data::Modality::kVideo);
 }
 
-/// The student's outputs for every sample of `video`, in chunks of 256, on the CPU.
-torch::Tensor predict_all(models::MultimodalNet& model, const torch::Tensor& video,
-                          const torch::Device& device) {
-  const auto v = data::modality_index(data::Modality::kVideo);
-  std::vector<torch::Tensor> outputs;
-  for (int64_t start = 0; start < video.size(0); start += 256) {
-    models::ModelInputs inputs;
-    inputs.features[v] = video.slice(0, start, std::min(start + 256, video.size(0))).to(device);
-    outputs.push_back(model->forward(inputs).logits.to(torch::kCPU));
-  }
-  return outputs.empty() ? torch::empty({0, 1}) : torch::cat(outputs, 0);
-}
-
-/// Checked before any line is printed: a NaN would print as null, or as a confident class.
-void check_finite_outputs(const torch::Tensor& out, const std::string& input) {
-  const torch::Tensor bad = torch::isfinite(out).all(1).logical_not();
-  if (!bad.any().item<bool>()) return;
-  MMKD_FAIL(input, ": sample ", bad.nonzero()[0][0].item<int64_t>(), " (and ",
-            bad.sum().item<int64_t>() - 1,
-            " more) gives non-finite outputs; its features may hold values too large for float32 "
-            "arithmetic");
-}
-
 void run_predict(const PredictArgs& args) {
   const torch::Device device = train::parse_device(args.device);
-  train::CheckpointInfo info;
-  models::MultimodalNet model = train::load_model(args.checkpoint, device, &info);
+  models::MultimodalNet model = train::load_model(args.checkpoint, device);
   MMKD_CHECK(model->config().role == models::Role::kStudent, args.checkpoint,
              ": holds a teacher, which needs audio and text; predict serves video-only students");
   torch::Tensor video = read_video(args);
-  const auto& shape = model->input_shape();
-  const auto v = data::modality_index(data::Modality::kVideo);
-  MMKD_CHECK(video.size(1) == shape.len[v] && video.size(2) == shape.dim[v], args.input,
-             ": video features have shape [", video.size(1), ",", video.size(2),
-             "] per sample; the student expects [", shape.len[v], ",", shape.dim[v], "]");
   if (args.limit >= 0) video = video.slice(0, 0, std::min(args.limit, video.size(0)));
-  c10::InferenceMode inference;
-  const torch::Tensor out = predict_all(model, video, device);
-  check_finite_outputs(out, args.input);
-  const bool regression = model->config().output == models::OutputMode::kRegression;
-  for (int64_t i = 0; i < out.size(0); ++i) {
+  const train::VideoPredictions out = train::predict_video(model, video, device, args.input);
+  for (int64_t i = 0; i < out.outputs.size(0); ++i) {
     nlohmann::json line;
     line["index"] = i;
-    if (regression) {
-      const double value = out[i][0].item<double>();
-      line["sentiment"] = value;
-      line["class"] = train::sentiment_to_class(value) - 3;
+    if (out.regression) {
+      line["sentiment"] = out.outputs[i][0].item<double>();
     } else {
-      const torch::Tensor p = torch::softmax(out[i], 0);
+      const torch::Tensor p = out.probabilities[i].contiguous();
       line["probabilities"] =
           std::vector<double>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
-      line["class"] = p.argmax().item<int64_t>() - 3;
     }
+    line["class"] = out.classes[i].item<int64_t>();
     std::cout << line.dump() << "\n";
   }
 }
@@ -282,10 +206,12 @@ void register_train_commands(CLI::App& app) {
       "  mmkd eval --checkpoint student.pt --data mosei_senti_data_noalign.pkl --split test");
   eval->add_option("--run", eval_args->run_dir, "run directory (evaluates its best.pt)");
   eval->add_option("--checkpoint", eval_args->checkpoint, "checkpoint file");
-  eval->add_option("--data", eval_args->data, "data file (default: the run's own data)");
-  eval->add_option("--split", eval_args->split, "train | valid | test")->capture_default_str();
-  eval->add_option("--drop", eval_args->drop, "modalities to zero, e.g. audio,text");
-  eval->add_option("--device", eval_args->device, "cpu | cuda | cuda:N")->capture_default_str();
+  eval->add_option("--data", eval_args->request.data, "data file (default: the run's own data)");
+  eval->add_option("--split", eval_args->request.split, "train | valid | test")
+      ->capture_default_str();
+  eval->add_option("--drop", eval_args->request.drop, "modalities to zero, e.g. audio,text");
+  eval->add_option("--device", eval_args->request.device, "cpu | cuda | cuda:N")
+      ->capture_default_str();
   eval->add_option("--threads", eval_args->threads, "intra-op threads (0 = one per free core)")
       ->check(CLI::NonNegativeNumber);
   eval->add_flag("--json", eval_args->json, "print JSON");

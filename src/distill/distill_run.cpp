@@ -18,15 +18,7 @@ namespace fs = std::filesystem;
 std::string teacher_checkpoint(const std::string& run_or_checkpoint) {
   MMKD_CHECK(!run_or_checkpoint.empty(),
              "no teacher: give --teacher RUN_OR_CHECKPOINT or set distill.teacher");
-  if (fs::is_directory(run_or_checkpoint)) {
-    const std::string best = train::RunDir{run_or_checkpoint}.best();
-    MMKD_CHECK(fs::exists(best), "teacher run ", run_or_checkpoint,
-               " has no best.pt (has its training finished an epoch?)");
-    return best;
-  }
-  MMKD_CHECK(fs::exists(run_or_checkpoint), "teacher ", run_or_checkpoint,
-             ": no such run directory or checkpoint");
-  return run_or_checkpoint;
+  return train::checkpoint_of(run_or_checkpoint, "teacher");
 }
 
 namespace {

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/interrupt.h"
 #include "mmkd/core/thread_budget.h"
 #include "mmkd/train/run_metrics.h"
 
@@ -38,30 +39,30 @@ int64_t threads_per_job(const RunnerOptions& options) {
   return std::max<int64_t>(1, usable_cores() / options.jobs);
 }
 
-/// Threads of this process now (a fork copies only the calling one).
-int64_t process_threads() {
-  int64_t count = 0;
-  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/task")) ++count;
-  return count;
-}
-
 /// Runs `request` in a child process, its output appended to `log` (or inherited). The child dies
 /// with us, so a killed study leaves no orphan runs behind (their checkpoints make them
 /// resumable); its own process keeps runs apart (threads, allocator, a crash).
-pid_t start_run(const distill::RunRequest& request, const std::string& log, bool inherit) {
+pid_t start_run(const distill::RunRequest& request, const std::string& log, bool inherit,
+                int64_t host_threads) {
   // A forked child has only the forking thread: an OpenMP pool the parent had started would
   // deadlock the child's first parallel region, so the study must not have one yet.
   const int64_t threads = process_threads();
-  MMKD_CHECK(threads == 1, "study: runs are started by fork() and need a single-threaded parent, ",
-             "but this process has ", threads,
-             " threads (LibTorch's OpenMP pool, once used, stays); start the study before other "
-             "LibTorch work in this process, or run it with `mmkd study`");
+  MMKD_CHECK(threads <= host_threads, "study: runs are started by fork() and need a parent ",
+             "without LibTorch's thread pool, but this process has ", threads, " threads (",
+             host_threads,
+             " before any LibTorch work; the OpenMP pool, once used, stays); start "
+             "the study before other LibTorch work in this process, or run it with `mmkd study`");
   std::cout.flush();
   std::cerr.flush();
   const pid_t parent = getpid();
   const pid_t pid = fork();
   MMKD_CHECK(pid >= 0, "study: could not start run ", request.run_dir, " (fork failed)");
   if (pid != 0) return pid;
+  // The run is a plain C++ process: a host's interrupt check (Python's) and signal handlers
+  // would leave it deaf to SIGINT and SIGTERM.
+  set_interrupt_check(nullptr);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(1);  // the study died before prctl took effect
   if (!inherit) {
@@ -86,6 +87,18 @@ pid_t start_run(const distill::RunRequest& request, const std::string& log, bool
   _exit(status);  // not exit(): the parent's atexit handlers and static objects are not ours
 }
 
+/// When the host interrupts the study, its runs end too (SIGTERM: each keeps its last
+/// checkpoint) before Interrupted propagates; the study resumes them when started again.
+void stop_if_interrupted(const std::map<pid_t, size_t>& running) {
+  try {
+    check_interrupt();
+  } catch (const Interrupted&) {
+    for (const auto& [pid, job] : running) kill(pid, SIGTERM);
+    for (const auto& [pid, job] : running) waitpid(pid, nullptr, 0);
+    throw;
+  }
+}
+
 std::string format_seconds(double seconds) {
   std::ostringstream out;
   const auto s = static_cast<int64_t>(seconds);
@@ -105,6 +118,12 @@ std::string result_line(const train::RunDir& dir) {
 }
 
 }  // namespace
+
+int64_t process_threads() {
+  int64_t count = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/task")) ++count;
+  return count;
+}
 
 JobState job_state(const std::string& out_dir, const Job& job) {
   const train::RunDir dir = run_dir(out_dir, job);
@@ -163,6 +182,7 @@ std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string
   std::map<pid_t, size_t> running;
   std::map<pid_t, std::chrono::steady_clock::time_point> started;
   while (true) {
+    stop_if_interrupted(running);
     // A job may start when its teacher has finished; a failed teacher fails its students.
     for (size_t i = 0; i < jobs.size() && static_cast<int64_t>(running.size()) < options.jobs;
          ++i) {
@@ -187,7 +207,8 @@ std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string
       const distill::RunRequest request = job_request(jobs[i], out_dir, options);
       std::ofstream(log_path(out_dir, jobs[i]), std::ios::app)
           << "$ " << distill::command_line(request) << "\n";
-      const pid_t pid = start_run(request, log_path(out_dir, jobs[i]), inherit);
+      const pid_t pid =
+          start_run(request, log_path(out_dir, jobs[i]), inherit, options.host_threads);
       running[pid] = i;
       started[pid] = std::chrono::steady_clock::now();
       status[i] = Status::kRunning;
@@ -198,7 +219,10 @@ std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string
     int wstatus = 0;
     const pid_t pid = waitpid(-1, &wstatus, 0);
     if (pid < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        stop_if_interrupted(running);
+        continue;
+      }
       MMKD_FAIL("study: waiting for runs failed");
     }
     if (!running.count(pid)) continue;

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "mmkd/core/error.h"
+
 namespace mmkd::train {
 
 std::string RunDir::config() const { return path + "/config.yaml"; }
@@ -17,6 +19,19 @@ std::string RunDir::missing_modality(const std::string& drop) const {
 
 bool RunDir::finished() const { return std::filesystem::exists(metrics()); }
 bool RunDir::resumable() const { return !finished() && std::filesystem::exists(last()); }
+
+std::string checkpoint_of(const std::string& run_or_checkpoint, const std::string& what) {
+  MMKD_CHECK(!run_or_checkpoint.empty(), what, ": expected a run directory or a checkpoint file");
+  if (std::filesystem::is_directory(run_or_checkpoint)) {
+    const std::string best = RunDir{run_or_checkpoint}.best();
+    MMKD_CHECK(std::filesystem::exists(best), what, " ", run_or_checkpoint,
+               ": the run has no best.pt yet (has its training finished an epoch?)");
+    return best;
+  }
+  MMKD_CHECK(std::filesystem::exists(run_or_checkpoint), what, " ", run_or_checkpoint,
+             ": no such run directory or checkpoint file");
+  return run_or_checkpoint;
+}
 
 RunDir study_run_dir(const std::string& root, const std::string& name) {
   return {root + "/runs/" + name};

@@ -13,6 +13,7 @@
 
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
+#include "mmkd/core/interrupt.h"
 #include "mmkd/core/torch_compat.h"
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/dist/batch_share.h"
@@ -206,6 +207,7 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
   int64_t seen = 0;
   dist::ProcessGroup* group = dist::world();
   for (int64_t i = 0; i < loader.num_batches(); ++i) {
+    check_interrupt();  // before the step: last.pt stays the end of the previous epoch
     follow_thread_budget();
     data::Batch batch = loader.batch(i);
     const int64_t global_rows = batch.size();

@@ -105,7 +105,9 @@ TEST_F(PredictCli, EvalReportsMetricsAndMissingModalities) {
               1e-9);
   auto missing = run_cli("eval --run " + (*dir_ / "nowhere"));
   EXPECT_NE(missing.status, 0);
-  EXPECT_NE(missing.output.find("nowhere/best.pt: no such checkpoint"), std::string::npos)
+  EXPECT_NE(missing.output.find("--run " + (*dir_ / "nowhere") +
+                                ": no such run directory or checkpoint file"),
+            std::string::npos)
       << missing.output;
 }
 

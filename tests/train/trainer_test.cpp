@@ -18,6 +18,7 @@
 
 #include "../support/cli.h"
 #include "mmkd/core/error.h"
+#include "mmkd/core/interrupt.h"
 #include "mmkd/core/torch_compat.h"
 #include "mmkd/train/checkpoint.h"
 #include "mmkd/train/evaluate.h"
@@ -256,6 +257,34 @@ TEST(Trainer, NanLossStopsNamingEpochAndBatch) {
         << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(dir / "best.pt")) << "no good checkpoint to keep";
+}
+
+/// Counts the calls and interrupts at the call `stop_at` (1-based).
+int g_interrupt_calls = 0;
+int g_interrupt_stop_at = 0;
+void count_and_interrupt() {
+  if (++g_interrupt_calls == g_interrupt_stop_at) throw Interrupted();
+}
+
+TEST(Trainer, InterruptCheckStopsBetweenBatchesLeavingTheLastEpochsCheckpoint) {
+  TempDir dir("interrupt");
+  RunConfig config = load_run_config(repo_path("configs/student_5.yaml"), tiny_overrides(3));
+  const data::MoseiData data = data::load_data(config.data);
+  const int64_t batches = (data.split("train").size() + 31) / 32;
+  ASSERT_GE(batches, 2);
+  models::MultimodalNet model = build_seeded_model(config, input_shape_of(data));
+  TaskObjective objective(config.model);
+  Trainer trainer(config, RunDir{dir.str()}, model, objective, data);
+  // The host's check runs before every batch: stop in the middle of the second epoch.
+  g_interrupt_calls = 0;
+  g_interrupt_stop_at = static_cast<int>(batches + 2);
+  set_interrupt_check(count_and_interrupt);
+  EXPECT_THROW(trainer.fit(false), Interrupted);
+  set_interrupt_check(nullptr);
+  EXPECT_EQ(g_interrupt_calls, batches + 2);
+  EXPECT_EQ(read_checkpoint_info(dir / "last.pt").epoch, 1) << "last.pt is the first epoch's";
+  EXPECT_FALSE(std::filesystem::exists(dir / "metrics.json"));
+  check_interrupt();  // removed: nothing happens
 }
 
 TEST(Evaluate, DroppedModalitiesChangeTheTeacherButNotTheStudent) {

@@ -16,7 +16,14 @@ struct RunnerOptions {
   int64_t threads = 0;      ///< intra-op threads per run; 0 = free cores (jobs 1) or cores / jobs
   std::string device;       ///< passed as --device when set
   bool show_output = true;  ///< jobs == 1: runs print to this terminal; otherwise to logs/
+  /// Threads of the host before any LibTorch work (the CLI: 1; a Python interpreter may have
+  /// fork-safe ones of its own, such as numpy's BLAS server). More threads than these at a
+  /// run's start mean LibTorch's OpenMP pool has started, and a forked run would deadlock.
+  int64_t host_threads = 1;
 };
+
+/// Threads of this process now (a fork copies only the calling one).
+int64_t process_threads();
 
 enum class JobState { kFinished, kResumable, kFresh };
 

@@ -25,6 +25,10 @@ struct RunDir {
   bool resumable() const;
 };
 
+/// The checkpoint `run_or_checkpoint` names: a run directory means its best.pt, anything else a
+/// checkpoint file. Either must exist; the error opens with `what` ("--checkpoint", "teacher").
+std::string checkpoint_of(const std::string& run_or_checkpoint, const std::string& what);
+
 /// `<root>/runs/<name>`: where a study keeps the run called `name`.
 RunDir study_run_dir(const std::string& root, const std::string& name);
 
