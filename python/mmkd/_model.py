@@ -88,8 +88,7 @@ class Model:
         transformers: Union[str, Iterable[str]] = "all",
     ) -> Dict[str, torch.Tensor]:
         """Head-averaged attention maps per transformer, stacked over layers: [layers, B, Tq, Tk]."""
-        out = self(vision, audio, text, taps=transformers, what=("map",))
-        return {name: torch.stack([layer["map"] for layer in layers]) for name, layers in out["taps"].items()}
+        return self._stacked("map", vision, audio, text, transformers)
 
     def post_attention(
         self,
@@ -99,10 +98,11 @@ class Model:
         transformers: Union[str, Iterable[str]] = "all",
     ) -> Dict[str, torch.Tensor]:
         """Post-attention outputs per transformer, stacked over layers: [layers, B, Tq, d]."""
-        out = self(vision, audio, text, taps=transformers, what=("post_attention",))
-        return {
-            name: torch.stack([layer["post_attention"] for layer in layers]) for name, layers in out["taps"].items()
-        }
+        return self._stacked("post_attention", vision, audio, text, transformers)
+
+    def _stacked(self, kind: str, vision, audio, text, transformers) -> Dict[str, torch.Tensor]:
+        out = self(vision, audio, text, taps=transformers, what=(kind,))
+        return {name: torch.stack([layer[kind] for layer in layers]) for name, layers in out["taps"].items()}
 
     def predict(self, vision: torch.Tensor) -> Prediction:
         """A video-only student's classes and probabilities for clips [N, T, F] (as ``mmkd

@@ -166,7 +166,8 @@ void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, int64_t root,
   unflatten(buffer[0], tensors);
 }
 
-void ProcessGroup::check_same(const std::string& what, const std::string& value) {
+void ProcessGroup::check_same(const std::string& what, const std::string& value,
+                              const std::string& cause, const std::string& remedy) {
   const auto key = [&](int64_t rank) { return "mmkd/" + what + "/" + std::to_string(rank); };
   std::string differing;
   const Watchdog watchdog(timeout_ + std::chrono::seconds(30),
@@ -188,8 +189,8 @@ void ProcessGroup::check_same(const std::string& what, const std::string& value)
     MMKD_FAIL("rank ", env_.rank, ": comparing the ", what,
               " of the ranks failed: ", e.what_without_backtrace());
   }
-  MMKD_CHECK(differing.empty(), "rank ", env_.rank, ": the ranks were started with different ",
-             what, ": ", differing, "; every rank must run the same command on the same data");
+  MMKD_CHECK(differing.empty(), "rank ", env_.rank, ": ", cause, " ", what, ": ", differing, "; ",
+             remedy);
 }
 
 #else
@@ -204,7 +205,8 @@ ProcessGroup::ProcessGroup(const DistEnv& env, std::chrono::milliseconds timeout
 
 void ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>&, const std::string&) {}
 void ProcessGroup::broadcast(std::vector<torch::Tensor>&, int64_t, const std::string&) {}
-void ProcessGroup::check_same(const std::string&, const std::string&) {}
+void ProcessGroup::check_same(const std::string&, const std::string&, const std::string&,
+                              const std::string&) {}
 
 #endif
 

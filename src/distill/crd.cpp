@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mmkd/core/error.h"
+#include "mmkd/dist/batch_share.h"
 
 namespace mmkd::distill {
 namespace {
@@ -100,6 +101,18 @@ void check_negatives(const torch::Tensor& negatives, int64_t batch) {
              negatives.sizes(), " ", negatives.scalar_type());
 }
 
+/// Negatives of the anchors in `index` (this rank's share of a batch split over ranks, or the
+/// whole batch): drawn for the whole global batch from the stream every rank holds, so that
+/// every rank consumes it alike and each anchor gets the negatives one process would draw.
+template <typename Loss>
+torch::Tensor share_negatives(const Loss& loss, const torch::Tensor& index,
+                              c10::optional<at::Generator> generator) {
+  const auto share = dist::split_share();
+  if (!share) return loss.sample_negatives(index, generator);
+  return loss.sample_negatives(dist::gather_rows(index), generator)
+      .slice(0, share->begin, share->end);
+}
+
 double gib(int64_t bytes) { return static_cast<double>(bytes) / static_cast<double>(1 << 30); }
 
 }  // namespace
@@ -134,7 +147,7 @@ torch::Tensor CrdLossImpl::sample_negatives(const torch::Tensor& index,
 torch::Tensor CrdLossImpl::forward(const torch::Tensor& student, const torch::Tensor& teacher,
                                    const torch::Tensor& index,
                                    c10::optional<at::Generator> generator) {
-  return forward(student, teacher, index, sample_negatives(index, generator));
+  return forward(student, teacher, index, share_negatives(*this, index, generator));
 }
 
 torch::Tensor CrdLossImpl::forward(const torch::Tensor& student, const torch::Tensor& teacher,
@@ -168,10 +181,20 @@ torch::Tensor CrdLossImpl::forward(const torch::Tensor& student, const torch::Te
 
   torch::Tensor z_now;
   {
-    // Z = mean(scores) * N at the first training batch, then fixed (no host sync needed).
+    // Z = mean(scores) * N at the first training batch, then fixed (no host sync needed; across
+    // ranks, the mean of the global batch's scores, while any Z is unset).
     torch::NoGradGuard no_grad;
-    const auto batch_z =
-        torch::stack({scores_s.mean(), scores_t.mean()}).mul(static_cast<double>(n)).to(z.dtype());
+    torch::Tensor batch_z;
+    if (dist::split_share() && is_training() && z.lt(0).any().item<bool>()) {
+      const auto sums =
+          dist::sum_over_shares(torch::stack({scores_s.sum(), scores_t.sum()}).to(torch::kFloat64));
+      const double count = static_cast<double>(dist::split_share()->rows * (k + 1));
+      batch_z = sums.mul(static_cast<double>(n) / count).to(z.dtype());
+    } else {
+      batch_z = torch::stack({scores_s.mean(), scores_t.mean()})
+                    .mul(static_cast<double>(n))
+                    .to(z.dtype());
+    }
     z_now = torch::where(z < 0, batch_z, z);
     if (is_training()) z.copy_(z_now);
   }
@@ -179,12 +202,15 @@ torch::Tensor CrdLossImpl::forward(const torch::Tensor& student, const torch::Te
                     nce_per_anchor(scores_t / z_now[1], n, options.eps).sum() / batch;
 
   if (is_training()) {
+    // Every rank applies the whole global batch's update, so that the banks stay identical.
     torch::NoGradGuard no_grad;
     const double m = options.momentum;
+    const auto rows = dist::gather_rows(index);
     auto update = [&](torch::Tensor& bank, const torch::Tensor& emb) {
-      auto row = bank.index_select(0, index).mul_(m).add_(emb.detach().to(bank.dtype()), 1 - m);
+      const auto all = dist::gather_rows(emb.detach());
+      auto row = bank.index_select(0, rows).mul_(m).add_(all.to(bank.dtype()), 1 - m);
       row.div_(row.pow(2).sum(1, /*keepdim=*/true).pow(0.5));
-      bank.index_copy_(0, index, row);
+      bank.index_copy_(0, rows, row);
     };
     update(memory_student, v);
     update(memory_teacher, w);
@@ -256,7 +282,7 @@ torch::Tensor CrdRowLossImpl::forward(const torch::Tensor& student, const torch:
             .sort());
     rows = rows.to(memory_student.device());
   }
-  const auto negatives = sample_negatives(index, generator);
+  const auto negatives = share_negatives(*this, index, generator);
   return forward_with(student, teacher, index, negatives, row_mask, rows);
 }
 
@@ -321,13 +347,23 @@ torch::Tensor CrdRowLossImpl::forward_with(const torch::Tensor& student,
   {
     // Per row: Z = mean over its valid anchors and K+1 scores * N, fixed at its first batch.
     torch::NoGradGuard no_grad;
-    const auto denom = (count_per_row * static_cast<double>(k + 1)).clamp_min(1.0);
-    const auto mean_s = (scores_s * valid.unsqueeze(-1)).sum(torch::IntArrayRef{0, 2}) / denom;
-    const auto mean_t = (scores_t * valid.unsqueeze(-1)).sum(torch::IntArrayRef{0, 2}) / denom;
-    const auto batch_z = torch::stack({mean_s, mean_t}).mul(static_cast<double>(n)).to(z.dtype());
+    // Across ranks: the global batch's sums and counts (every rank takes part while a Z is unset).
     const auto z_rows = z.index_select(1, r);  // [2,R]
+    const bool across = dist::split_share() && is_training() && z_rows.lt(0).any().item<bool>();
+    auto count = count_per_row;
+    auto sum_s = (scores_s * valid.unsqueeze(-1)).sum(torch::IntArrayRef{0, 2});
+    auto sum_t = (scores_t * valid.unsqueeze(-1)).sum(torch::IntArrayRef{0, 2});
+    if (across) {
+      const auto sums = dist::sum_over_shares(torch::stack({count, sum_s, sum_t}));
+      count = sums[0];
+      sum_s = sums[1];
+      sum_t = sums[2];
+    }
+    const auto denom = (count * static_cast<double>(k + 1)).clamp_min(1.0);
+    const auto batch_z =
+        torch::stack({sum_s / denom, sum_t / denom}).mul(static_cast<double>(n)).to(z.dtype());
     const auto z_now =
-        torch::where(z_rows.lt(0).logical_and(count_per_row.gt(0).unsqueeze(0)), batch_z, z_rows);
+        torch::where(z_rows.lt(0).logical_and(count.gt(0).unsqueeze(0)), batch_z, z_rows);
     if (is_training()) z.index_copy_(1, r, z_now);
     // Rows without a Z yet have no valid anchor here; 1 keeps their (discarded) terms finite.
     z_use = torch::where(z_now > 0, z_now, torch::ones_like(z_now));
@@ -335,17 +371,21 @@ torch::Tensor CrdRowLossImpl::forward_with(const torch::Tensor& student,
   const auto per_anchor =
       nce_per_anchor(scores_s / z_use[0].view({1, nr, 1}), n, options.crd.eps) +
       nce_per_anchor(scores_t / z_use[1].view({1, nr, 1}), n, options.crd.eps);  // [B,R]
-  const auto loss = torch::where(mask, per_anchor, torch::zeros_like(per_anchor)).sum() /
-                    valid.sum().clamp_min(1.0);
+  // The mean over the valid anchors of the whole global batch (across ranks too).
+  const auto loss = dist::batch_mean(
+      torch::where(mask, per_anchor, torch::zeros_like(per_anchor)).sum(), valid.sum());
 
   if (is_training()) {
     torch::NoGradGuard no_grad;
     const double m = options.crd.momentum;
-    const auto own = (index.unsqueeze(1) * rows_ + r.unsqueeze(0)).reshape({-1});  // [B*R]
-    const auto keep = mask.reshape({-1, 1});
+    // Every rank applies the whole global batch's update, so that the banks stay identical.
+    const auto all_index = dist::gather_rows(index);
+    const auto own = (all_index.unsqueeze(1) * rows_ + r.unsqueeze(0)).reshape({-1});  // [B*R]
+    const auto keep = dist::gather_rows(mask.to(torch::kFloat)).gt(0.5).reshape({-1, 1});
     auto update = [&](const torch::Tensor& bank_flat, const torch::Tensor& emb) {
       const auto old = bank_flat.index_select(0, own);
-      auto row = old.mul(m).add_(emb.detach().reshape({-1, e}).to(old.dtype()), 1 - m);
+      const auto all = dist::gather_rows(emb.detach());
+      auto row = old.mul(m).add_(all.reshape({-1, e}).to(old.dtype()), 1 - m);
       row.div_(row.pow(2).sum(1, /*keepdim=*/true).pow(0.5));
       bank_flat.index_copy_(0, own, torch::where(keep, row, old));
     };

@@ -51,15 +51,6 @@ std::vector<TransformerEventMass> check_teacher(models::MultimodalNet& teacher,
 train::RunMetrics run_distillation(const train::RunConfig& config, const train::RunDir& dir,
                                    bool resume) {
   const DistillConfig distill = parse_distill_config(config.distill, "distill");
-  if (dist::world() != nullptr) {
-    for (const auto& term : distill.terms) {
-      // Each rank would update only its own samples' rows of the memory banks, and the banks
-      // would drift apart; until they are synchronised, CRD trains in one process.
-      MMKD_CHECK(term.method.rfind("crd", 0) != 0, config.source, ": distill term '", term.method,
-                 "': CRD's memory banks are not yet kept identical across ranks, so CRD runs in "
-                 "one process (without --nproc or torchrun)");
-    }
-  }
   train::set_threads(config.train.threads);
   const torch::Device device = train::parse_device(config.train.device);
   dist::lead_log() << "data: " << config.data.describe() << "\n";

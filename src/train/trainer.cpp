@@ -14,6 +14,7 @@
 #include "mmkd/core/atomic_file.h"
 #include "mmkd/core/error.h"
 #include "mmkd/core/interrupt.h"
+#include "mmkd/core/sha256.h"
 #include "mmkd/core/torch_compat.h"
 #include "mmkd/data/batch_loader.h"
 #include "mmkd/dist/batch_share.h"
@@ -180,7 +181,7 @@ LossParts Trainer::forward_backward(const data::Batch& batch) {
     // In a distributed step, losses averaged over a batch-dependent count take the global
     // batch's count (dist::batch_mean).
     std::optional<dist::BatchShare> share;
-    if (dist::world() != nullptr) share.emplace(loss_weight_);
+    if (dist::world() != nullptr) share.emplace(loss_weight_, share_rows_);
     // Autocast covers the forward and the loss; backward runs outside it, as PyTorch advises.
     const compat::AutocastGuard autocast(device_.type(), autocast_);
     const models::ModelInputs inputs{batch.features, batch.padding};
@@ -191,6 +192,24 @@ LossParts Trainer::forward_backward(const data::Batch& batch) {
   // those of the global batch's mean.
   (loss_weight_ == 1.0 ? loss.total : loss.total * loss_weight_).backward();
   return loss;
+}
+
+void Trainer::check_ranks_agree(int64_t epoch) {
+  dist::ProcessGroup* group = dist::world();
+  if (group == nullptr) return;
+  // The objective's state (CRD's memory banks and Z, heads, the sampling stream) must be the
+  // same on every rank, or rank 0's checkpoint would not be the run's: compare digests.
+  torch::serialize::OutputArchive archive;
+  objective_.save(archive);
+  std::string bytes;
+  archive.save_to([&](const void* data, size_t n) {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  group->check_same("distillation state (memory banks, heads) after epoch " + std::to_string(epoch),
+                    sha256_hex(bytes), "the ranks drifted apart in their",
+                    "a distributed loss did not keep its state in step: please report it with "
+                    "the command (the run resumes from its last checkpoint in one process)");
 }
 
 double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochRecord& record) {
@@ -216,10 +235,12 @@ double Trainer::train_epoch(int64_t epoch, torch::optim::Adam& optimizer, EpochR
       const int64_t end = global_rows * (group->rank() + 1) / group->size();
       batch = rows_of(batch, begin, end);
       loss_weight_ = static_cast<double>(end - begin) / static_cast<double>(global_rows);
+      share_rows_ = {begin, end, global_rows, /*replicated=*/false};
     } else if (group != nullptr) {
       // Fewer rows than ranks (a short last batch): every rank computes the whole batch at
       // weight 1/W, so no share is empty and every rank runs the same losses and collectives.
       loss_weight_ = 1.0 / static_cast<double>(group->size());
+      share_rows_ = {0, global_rows, global_rows, /*replicated=*/true};
     }
     batch = batch.to(device_);
     const LossParts loss = run_train_step(
@@ -396,6 +417,7 @@ FitResult Trainer::fit(bool resume) {
       if (lead) save_checkpoint(dir_.best(), model_, info);
     }
     if (lead) save_checkpoint(dir_.last(), model_, info, state);
+    check_ranks_agree(epoch + 1);
     log_.push_back(record);
     if (lead) write_log();
     if (!lead) continue;

@@ -33,8 +33,12 @@ class ProcessGroup {
   /// Copies root's tensors to every rank, in place.
   void broadcast(std::vector<torch::Tensor>& tensors, int64_t root, const std::string& what);
   /// Every rank publishes `value`; when any differs from rank 0's, every rank throws an
-  /// mmkd::Error naming `what`, the ranks that differ and their first differing line.
-  void check_same(const std::string& what, const std::string& value);
+  /// mmkd::Error naming `what`, the ranks that differ and their first differing line; `cause`
+  /// says how they came to differ and `remedy` what to do.
+  void check_same(
+      const std::string& what, const std::string& value,
+      const std::string& cause = "the ranks were started with different",
+      const std::string& remedy = "every rank must run the same command on the same data");
 
  private:
   struct Impl;

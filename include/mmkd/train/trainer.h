@@ -7,6 +7,7 @@
 
 #include "mmkd/core/thread_budget.h"
 #include "mmkd/data/mosei_data.h"
+#include "mmkd/dist/batch_share.h"
 #include "mmkd/models/multimodal_net.h"
 #include "mmkd/train/adam_step.h"
 #include "mmkd/train/graphed_step.h"
@@ -57,6 +58,8 @@ class Trainer {
   void follow_thread_budget();
   /// In a distributed run: refuses ranks started differently and gives all rank 0's weights.
   void join_ranks();
+  /// In a distributed run: refuses ranks whose objective state (CRD's banks) has drifted apart.
+  void check_ranks_agree(int64_t epoch);
   /// `value` as rank 0 computed it (itself in a single-process run).
   double lead_value(double value);
 
@@ -72,7 +75,8 @@ class Trainer {
   std::unique_ptr<GraphedTrainStep> graphed_;  ///< set when the step replays from a CUDA graph
   std::vector<EpochRecord> log_;
   ThreadBudget thread_budget_;
-  double loss_weight_ = 1.0;  ///< this rank's share of the global batch (1 in one process)
+  double loss_weight_ = 1.0;    ///< this rank's share of the global batch (1 in one process)
+  dist::ShareRows share_rows_;  ///< where that share lies in the global batch
   double reduce_seconds_ = 0;
   int64_t reduce_steps_ = 0;
 };
