@@ -116,6 +116,15 @@ void check_finite(const models::MultimodalNet& model, const std::string& path) {
 
 }  // namespace
 
+std::string archive_bytes(torch::serialize::OutputArchive& archive) {
+  std::string bytes;
+  archive.save_to([&](const void* data, size_t n) {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  return bytes;
+}
+
 void save_checkpoint(const std::string& path, models::MultimodalNet& model,
                      const CheckpointInfo& info, const TrainingState& state) {
   torch::serialize::OutputArchive archive;
@@ -141,14 +150,9 @@ void save_checkpoint(const std::string& path, models::MultimodalNet& model,
   std::filesystem::create_directories(std::filesystem::path(path).parent_path().empty()
                                           ? std::filesystem::path(".")
                                           : std::filesystem::path(path).parent_path());
-  // Serialise into memory first: LibTorch's file writer throws from its destructor when the
-  // disk fills (std::terminate); a buffer cannot fail that way, and AtomicOutput reports a
-  // full disk as one mmkd::Error and removes the temporary file.
-  std::string bytes;
-  archive.save_to([&](const void* data, size_t n) {
-    bytes.append(static_cast<const char*>(data), n);
-    return n;
-  });
+  // Serialise into memory first (archive_bytes): AtomicOutput then reports a full disk as one
+  // mmkd::Error and removes the temporary file.
+  const std::string bytes = archive_bytes(archive);
   write_file_atomic(path, [&](AtomicOutput& out) { out.write(bytes); });
 }
 

@@ -201,13 +201,8 @@ void Trainer::check_ranks_agree(int64_t epoch) {
   // same on every rank, or rank 0's checkpoint would not be the run's: compare digests.
   torch::serialize::OutputArchive archive;
   objective_.save(archive);
-  std::string bytes;
-  archive.save_to([&](const void* data, size_t n) {
-    bytes.append(static_cast<const char*>(data), n);
-    return n;
-  });
   group->check_same("distillation state (memory banks, heads) after epoch " + std::to_string(epoch),
-                    sha256_hex(bytes), "the ranks drifted apart in their",
+                    sha256_hex(archive_bytes(archive)), "the ranks drifted apart in their",
                     "a distributed loss did not keep its state in step: please report it with "
                     "the command (the run resumes from its last checkpoint in one process)");
 }

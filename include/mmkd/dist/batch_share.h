@@ -11,10 +11,6 @@
 
 namespace mmkd::dist {
 
-/// Marks the forward and loss of one rank's share of a distributed training step, whose loss
-/// the trainer multiplies by `weight` (the share's rows over the global batch's) before the
-/// gradients are summed over the ranks. Every rank must run the same losses in the same order
-/// while it lives: batch_mean then takes part in a collective.
 /// Where a rank's share lies in the global batch.
 struct ShareRows {
   int64_t begin = 0, end = 0;  ///< this rank's rows [begin, end) of the global batch
@@ -23,6 +19,10 @@ struct ShareRows {
   bool replicated = false;
 };
 
+/// Marks the forward and loss of one rank's share of a distributed training step, whose loss
+/// the trainer multiplies by `weight` (the share's rows over the global batch's) before the
+/// gradients are summed over the ranks. Every rank must run the same losses in the same order
+/// while it lives: batch_mean, gather_rows and sum_over_shares then take part in collectives.
 class BatchShare {
  public:
   BatchShare(double weight, ShareRows rows);

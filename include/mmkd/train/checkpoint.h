@@ -29,6 +29,10 @@ struct TrainingState {
   bool rng = true;  ///< store / restore the default CPU generator (dropout)
 };
 
+/// The bytes `archive` serialises to, in memory (LibTorch's file writer throws from its
+/// destructor when the disk fills; a buffer cannot fail that way).
+std::string archive_bytes(torch::serialize::OutputArchive& archive);
+
 /// Writes atomically (temporary file, then rename); a failed write (full disk) is one
 /// mmkd::Error naming `path`, which keeps its previous content. `state` may be empty
 /// (deployable network).
