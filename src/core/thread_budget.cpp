@@ -23,7 +23,7 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-double now_s() {
+double steady_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
@@ -106,7 +106,7 @@ ThreadBudget::ThreadBudget(int64_t requested, double interval_s)
       usable_(usable_cores()),
       threads_(requested > 0 ? requested : usable_),
       last_(read_cpu_times()),
-      last_time_s_(now_s()) {
+      last_time_s_(steady_seconds()) {
   MMKD_CHECK(requested >= 0, "threads: expected 0 (auto) or a positive count, got ", requested);
   if (!automatic()) return;
   // A first look before the run starts, so it does not begin with a thread per core beside a
@@ -116,7 +116,7 @@ ThreadBudget::ThreadBudget(int64_t requested, double interval_s)
 }
 
 int64_t ThreadBudget::update() {
-  if (!automatic() || now_s() - last_time_s_ < interval_s_) return threads_;
+  if (!automatic() || steady_seconds() - last_time_s_ < interval_s_) return threads_;
   return sample();
 }
 
@@ -124,7 +124,7 @@ int64_t ThreadBudget::sample() {
   const CpuTimes now = read_cpu_times();
   const double free = free_cores(last_, now, machine_cores_);
   last_ = now;
-  last_time_s_ = now_s();
+  last_time_s_ = steady_seconds();
   // A core counts as free when others left at least half of it.
   const auto whole = static_cast<int64_t>(std::floor(free + 0.5));
   threads_ = std::clamp<int64_t>(whole, 1, usable_);

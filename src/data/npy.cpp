@@ -22,7 +22,7 @@ struct NpyHeader {
 
 /// numpy writes "(16, 35)", "(16,)" or "()": non-negative integers separated by commas.
 /// Anything else (a sign, a missing comma, a number beyond int64) is a corrupt header.
-std::vector<int64_t> parse_shape(const std::string& text, const std::string& path) {
+std::vector<int64_t> parse_shape_text(const std::string& text, const std::string& path) {
   std::vector<int64_t> shape;
   std::string item;
   std::stringstream in(text);
@@ -52,7 +52,7 @@ NpyHeader parse_header(const std::string& text, const std::string& path) {
   header.fortran = match[1] == "True";
   MMKD_CHECK(std::regex_search(text, match, std::regex("'shape':\\s*\\(([^)]*)\\)")), path,
              ": .npy header has no 'shape'");
-  header.shape = parse_shape(match[1], path);
+  header.shape = parse_shape_text(match[1], path);
   return header;
 }
 

@@ -42,7 +42,7 @@ at::Generator make_generator(uint64_t seed) {
   return at::make_generator<at::CPUGeneratorImpl>(seed);
 }
 
-const auto kFloat = torch::TensorOptions().dtype(torch::kFloat32);
+const auto kFloatOptions = torch::TensorOptions().dtype(torch::kFloat32);
 
 /// The fixed directions of the data model, shared by all splits of one seed.
 struct World {
@@ -53,7 +53,7 @@ struct World {
 
 torch::Tensor unit_direction(int64_t dim, int64_t skip, at::Generator& gen,
                              const torch::Tensor& orthogonal_to = {}) {
-  auto d = torch::randn({dim}, gen, kFloat);
+  auto d = torch::randn({dim}, gen, kFloatOptions);
   d.narrow(0, 0, skip).zero_();
   if (orthogonal_to.defined()) d -= (d * orthogonal_to).sum() * orthogonal_to;
   return d / d.norm();
@@ -66,7 +66,7 @@ World make_world(const SynthOptions& o) {
   for (Modality m : kModalities) {
     const size_t i = modality_index(m);
     w.label_dir[i] = unit_direction(dims[i], o.envelope_channels, gen);
-    w.envelope[i] = torch::zeros({dims[i]}, kFloat);
+    w.envelope[i] = torch::zeros({dims[i]}, kFloatOptions);
     w.envelope[i].narrow(0, 0, o.envelope_channels).fill_(1.0f);
   }
   w.video_only_dir = unit_direction(o.dim_video, o.envelope_channels, gen,
@@ -79,14 +79,14 @@ World make_world(const SynthOptions& o) {
 torch::Tensor sample_labels(const SynthOptions& o, at::IntArrayRef shape, at::Generator& gen) {
   double total = 0;
   for (double p : o.label_probs) total += p;
-  const auto u = torch::rand(shape, gen, kFloat);
-  auto cls = torch::zeros(shape, kFloat);
+  const auto u = torch::rand(shape, gen, kFloatOptions);
+  auto cls = torch::zeros(shape, kFloatOptions);
   double cumulative = 0;
   for (size_t k = 0; k + 1 < o.label_probs.size(); ++k) {
     cumulative += o.label_probs[k] / total;
     cls += (u >= cumulative).to(torch::kFloat32);
   }
-  const auto v = torch::rand(shape, gen, kFloat);
+  const auto v = torch::rand(shape, gen, kFloatOptions);
   const double p0 = o.label_exact_prob;
   auto offset =
       torch::where(v < p0, torch::zeros_like(v),
@@ -97,12 +97,13 @@ torch::Tensor sample_labels(const SynthOptions& o, at::IntArrayRef shape, at::Ge
 }
 
 torch::Tensor uniform(at::IntArrayRef shape, double lo, double hi, at::Generator& gen) {
-  return torch::rand(shape, gen, kFloat) * static_cast<float>(hi - lo) + static_cast<float>(lo);
+  return torch::rand(shape, gen, kFloatOptions) * static_cast<float>(hi - lo) +
+         static_cast<float>(lo);
 }
 
 /// Integer counts uniform in [lo, hi], as float.
 torch::Tensor uniform_count(int64_t n, int64_t lo, int64_t hi, at::Generator& gen) {
-  const auto u = torch::rand({n}, gen, kFloat);
+  const auto u = torch::rand({n}, gen, kFloatOptions);
   return torch::clamp_max(torch::floor(u * static_cast<float>(hi - lo + 1)) + lo, hi);
 }
 
@@ -120,15 +121,15 @@ Chunk generate_chunk(const SynthOptions& o, const World& world, at::Generator& g
 
   // Per-sample draws (the order of the draws is part of the data's definition).
   out.labels = sample_labels(o, {b}, gen);
-  const auto shifted = torch::rand({b}, gen, kFloat) < o.video_only_share;
-  const auto sign = torch::where(torch::rand({b}, gen, kFloat) < 0.5, -1.0f, 1.0f);
+  const auto shifted = torch::rand({b}, gen, kFloatOptions) < o.video_only_share;
+  const auto sign = torch::where(torch::rand({b}, gen, kFloatOptions) < 0.5, -1.0f, 1.0f);
   out.video_only = shifted.to(torch::kFloat32) * sign * static_cast<float>(o.video_only_shift);
   // Keep the said label a valid sentiment: shift inward where outward would leave [-3, 3].
   out.video_only =
       torch::where((out.labels - out.video_only).abs() > 3, -out.video_only, out.video_only);
   out.said = out.labels - out.video_only;
 
-  const auto padded = torch::rand({b}, gen, kFloat) < o.pad_share;
+  const auto padded = torch::rand({b}, gen, kFloatOptions) < o.pad_share;
   const auto fraction = uniform({b}, o.min_true_fraction, 1.0, gen);
   const auto true_fraction = torch::where(padded, fraction, torch::ones_like(fraction));
 
@@ -139,25 +140,26 @@ Chunk generate_chunk(const SynthOptions& o, const World& world, at::Generator& g
   const int64_t n_slots = o.events_max + o.distractors_max;
   const auto n_events = uniform_count(b, o.events_min, o.events_max, gen);
   const auto n_distractors = uniform_count(b, o.distractors_min, o.distractors_max, gen);
-  const auto slot = std::get<1>(torch::sort(torch::rand({b, n_slots}, gen, kFloat),
+  const auto slot = std::get<1>(torch::sort(torch::rand({b, n_slots}, gen, kFloatOptions),
                                             /*stable=*/true, /*dim=*/1, /*descending=*/false))
                         .to(torch::kFloat32);
   const auto width = uniform({b, n_slots}, o.event_width_min, o.event_width_max, gen);
   const float slot_width = 1.0f / static_cast<float>(n_slots);
-  const auto start = slot * slot_width + torch::rand({b, n_slots}, gen, kFloat) *
+  const auto start = slot * slot_width + torch::rand({b, n_slots}, gen, kFloatOptions) *
                                              torch::clamp_min(slot_width - width, 0);
   const auto end = torch::clamp_max(start + width, 1.0f);
   const auto intensity = uniform({b, n_slots}, o.intensity_min, o.intensity_max, gen);
   const auto activity = uniform({b, n_slots}, 1 - o.envelope_jitter, 1 + o.envelope_jitter, gen);
-  const auto slot_index = torch::arange(n_slots, kFloat).unsqueeze(0);
+  const auto slot_index = torch::arange(n_slots, kFloatOptions).unsqueeze(0);
   const auto active = torch::where(slot_index < n_real, slot_index < n_events.unsqueeze(1),
                                    (slot_index - n_real) < n_distractors.unsqueeze(1));
   // Distractors show random expressions: values uniform in [-3, 3] (a random face says
   // nothing about the label), video-only parts drawn like the samples' own.
   const auto distractor_value = uniform({b, o.distractors_max}, -3.0, 3.0, gen);
   const auto distractor_shift =
-      (torch::rand({b, o.distractors_max}, gen, kFloat) < o.video_only_share).to(torch::kFloat32) *
-      torch::where(torch::rand({b, o.distractors_max}, gen, kFloat) < 0.5, -1.0f, 1.0f) *
+      (torch::rand({b, o.distractors_max}, gen, kFloatOptions) < o.video_only_share)
+          .to(torch::kFloat32) *
+      torch::where(torch::rand({b, o.distractors_max}, gen, kFloatOptions) < 0.5, -1.0f, 1.0f) *
       static_cast<float>(o.video_only_shift);
 
   const std::array<int64_t, 3> lengths = {o.len_video, o.len_audio, o.len_text};
@@ -174,15 +176,15 @@ Chunk generate_chunk(const SynthOptions& o, const World& world, at::Generator& g
     out.true_lengths.select(1, static_cast<int64_t>(i)).copy_(true_len.to(torch::kInt64));
     const auto pad = (static_cast<float>(t_max) - true_len).unsqueeze(1);  // [B,1]
     const auto len = true_len.unsqueeze(1);
-    const auto step = torch::arange(t_max, kFloat).unsqueeze(0);  // [1,T]
+    const auto step = torch::arange(t_max, kFloatOptions).unsqueeze(0);  // [1,T]
     // Event j covers the same share of every modality's true duration, at least one step.
     const auto first = pad + torch::floor(start * len);                         // [B,K]
     const auto last = torch::maximum(first + 1, pad + torch::ceil(end * len));  // [B,K)
 
     const auto& value = video ? out.labels : out.said;
-    auto label_coef = torch::zeros({b, t_max}, kFloat);
-    auto video_only_coef = torch::zeros({b, t_max}, kFloat);
-    auto envelope_coef = torch::zeros({b, t_max}, kFloat);
+    auto label_coef = torch::zeros({b, t_max}, kFloatOptions);
+    auto video_only_coef = torch::zeros({b, t_max}, kFloatOptions);
+    auto envelope_coef = torch::zeros({b, t_max}, kFloatOptions);
     auto real_events = torch::zeros({b, t_max}, torch::kBool);
     auto distractors = torch::zeros({b, t_max}, torch::kBool);
     const int64_t slots_here = video ? n_slots : n_real;  // distractors are video only
@@ -205,7 +207,7 @@ Chunk generate_chunk(const SynthOptions& o, const World& world, at::Generator& g
       }
     }
 
-    auto x = torch::randn({b, t_max, dims[i]}, gen, kFloat);
+    auto x = torch::randn({b, t_max, dims[i]}, gen, kFloatOptions);
     x.mul_(static_cast<float>(o.noise_std));
     const auto view = [&](const torch::Tensor& dir) { return dir.view({1, 1, dims[i]}); };
     x.addcmul_(label_coef.unsqueeze(2), view(world.label_dir[i]), snr[i]);
@@ -232,14 +234,14 @@ Split generate_split(const SynthOptions& o, const World& world, size_t split_ind
   const std::array<int64_t, 3> dims = {o.dim_video, o.dim_audio, o.dim_text};
   Split split;
   for (size_t i = 0; i < 3; ++i) {
-    split.features[i] = torch::empty({n, lengths[i], dims[i]}, kFloat);
+    split.features[i] = torch::empty({n, lengths[i], dims[i]}, kFloatOptions);
     split.events[i] = torch::empty({n, lengths[i]}, torch::kBool);
   }
-  split.labels = torch::empty({n}, kFloat);
+  split.labels = torch::empty({n}, kFloatOptions);
   SynthSplitTruth t;
   t.distractors = torch::empty({n, o.len_video}, torch::kBool);
-  t.said = torch::empty({n}, kFloat);
-  t.video_only = torch::empty({n}, kFloat);
+  t.said = torch::empty({n}, kFloatOptions);
+  t.video_only = torch::empty({n}, kFloatOptions);
   t.true_lengths = torch::empty({n, 3}, torch::kInt64);
 
   for (int64_t c0 = 0, chunk = 0; c0 < n; c0 += kChunk, ++chunk) {

@@ -1,9 +1,9 @@
 // EDAM: temperature maps and the row-wise cross-entropy between attention maps.
 #include "mmkd/distill/edam.h"
 
-#include <sstream>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/shape_text.h"
 #include "mmkd/dist/batch_share.h"
 #include "mmkd/nn/multihead_attention.h"
 
@@ -11,15 +11,9 @@ namespace mmkd::distill {
 
 namespace {
 
-std::string shape_of(const torch::Tensor& t) {
-  std::ostringstream out;
-  out << t.sizes();
-  return out.str();
-}
-
 void check_map(const torch::Tensor& map, const char* what) {
   MMKD_CHECK(map.defined(), "EDAM: the ", what, " map is undefined");
-  MMKD_CHECK(map.dim() == 3, "EDAM: the ", what, " map must be [B,Tq,Tk], got ", shape_of(map));
+  MMKD_CHECK(map.dim() == 3, "EDAM: the ", what, " map must be [B,Tq,Tk], got ", shape_text(map));
 }
 
 // F(a, b) per row, averaged over rows where both maps are non-zero. `teacher` is used as given
@@ -28,8 +22,8 @@ void check_map(const torch::Tensor& map, const char* what) {
 // global batch's (dist::batch_mean).
 torch::Tensor row_cross_entropy(const torch::Tensor& student, const torch::Tensor& teacher,
                                 EdamDirection direction, double eps) {
-  MMKD_CHECK(student.sizes() == teacher.sizes(), "EDAM: student map ", shape_of(student),
-             " and teacher map ", shape_of(teacher), " differ in shape",
+  MMKD_CHECK(student.sizes() == teacher.sizes(), "EDAM: student map ", shape_text(student),
+             " and teacher map ", shape_text(teacher), " differ in shape",
              " (EDAM-S↓ needs equal shapes; EDAM-T↑ resizes the teacher with a MapUpsampler)");
   MMKD_CHECK(eps >= 0, "EDAM: eps must be >= 0, got ", eps);
   const auto target = direction == EdamDirection::kTeacherLogStudent ? teacher : student;
@@ -44,7 +38,7 @@ torch::Tensor teacher_layer_map(const torch::Tensor& teacher, double t, size_t l
   MMKD_CHECK(teacher.defined(), "EDAM: teacher entry of layer ", layer, " is undefined");
   if (teacher.dim() == 4) return temperature_map(teacher.detach(), t);
   MMKD_CHECK(teacher.dim() == 3, "EDAM: teacher entry of layer ", layer,
-             " must be logits [B,H,Tq,Tk] or a map [B,Tq,Tk], got ", shape_of(teacher));
+             " must be logits [B,H,Tq,Tk] or a map [B,Tq,Tk], got ", shape_text(teacher));
   return teacher.detach();
 }
 
@@ -77,8 +71,7 @@ EdamDirection parse_edam_direction(const std::string& name) {
 
 torch::Tensor temperature_map(const torch::Tensor& logits, double t) {
   MMKD_CHECK(logits.defined() && logits.dim() == 4,
-             "temperature_map: logits must be [B,H,Tq,Tk], got ",
-             logits.defined() ? shape_of(logits) : std::string("undefined"));
+             "temperature_map: logits must be [B,H,Tq,Tk], got ", shape_text(logits));
   MMKD_CHECK(t > 0, "temperature_map: temperature must be > 0, got ", t);
   // Masks are shared by all heads, so a zero row in one head is a zero row in the average.
   return nn::masked_softmax(logits, t).mean(1);

@@ -3,24 +3,17 @@
 
 #include <cmath>
 #include <limits>
-#include <sstream>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/shape_text.h"
 
 namespace mmkd::distill {
 
 namespace {
 
-std::string shape_of(const torch::Tensor& t) {
-  if (!t.defined()) return "undefined";
-  std::ostringstream out;
-  out << t.sizes();
-  return out.str();
-}
-
 void check_mask(const torch::Tensor& mask, int64_t batch, int64_t length, const char* what) {
   MMKD_CHECK(mask.defined() && mask.dim() == 2 && mask.size(0) == batch && mask.size(1) == length,
-             what, " must be [", batch, ",", length, "], got ", shape_of(mask));
+             what, " must be [", batch, ",", length, "], got ", shape_text(mask));
 }
 
 // Bool [B,Tq,Tk]: key k is visible to row (b, q). key_padding [B,Tk] true = padded; attn_mask
@@ -35,7 +28,7 @@ torch::Tensor visible_keys(int64_t batch, int64_t tq, int64_t tk, const torch::T
   }
   if (attn_mask.defined()) {
     MMKD_CHECK(attn_mask.dim() == 2 && attn_mask.size(0) == tq && attn_mask.size(1) == tk,
-               "attn_mask must be [", tq, ",", tk, "], got ", shape_of(attn_mask));
+               "attn_mask must be [", tq, ",", tk, "], got ", shape_text(attn_mask));
     const auto mask = attn_mask.to(device);
     const auto masked = mask.scalar_type() == torch::kBool
                             ? mask
@@ -66,7 +59,7 @@ EventMass event_mass(const torch::Tensor& map, const torch::Tensor& query_events
                      const torch::Tensor& key_events, const torch::Tensor& key_padding,
                      const torch::Tensor& attn_mask) {
   MMKD_CHECK(map.defined() && map.dim() == 3, "event_mass: map must be [B,Tq,Tk], got ",
-             shape_of(map));
+             shape_text(map));
   const int64_t batch = map.size(0), tq = map.size(1), tk = map.size(2);
   check_mask(query_events, batch, tq, "event_mass: query_events");
   check_mask(key_events, batch, tk, "event_mass: key_events");
@@ -93,7 +86,7 @@ EventMass event_mass(const torch::Tensor& map, const torch::Tensor& query_events
 torch::Tensor downsample_events(const torch::Tensor& events, int64_t kernel, int64_t stride,
                                 int64_t out_len, int64_t padding, WindowRule rule) {
   MMKD_CHECK(events.defined() && events.dim() == 2, "downsample_events: events must be [B,T], got ",
-             shape_of(events));
+             shape_text(events));
   MMKD_CHECK(kernel >= 1 && stride >= 1 && padding >= 0,
              "downsample_events: need kernel >= 1, stride >= 1, padding >= 0, got kernel ", kernel,
              ", stride ", stride, ", padding ", padding);
@@ -116,7 +109,7 @@ torch::Tensor downsample_events(const torch::Tensor& events, int64_t kernel, int
 
 torch::Tensor resample_events(const torch::Tensor& events, int64_t out_len) {
   MMKD_CHECK(events.defined() && events.dim() == 2, "resample_events: events must be [B,T], got ",
-             shape_of(events));
+             shape_text(events));
   MMKD_CHECK(out_len > 0 && events.size(1) > 0, "resample_events: lengths must be positive, got ",
              events.size(1), " -> ", out_len);
   const int64_t in = events.size(1);
@@ -134,10 +127,10 @@ torch::Tensor ideal_map(const torch::Tensor& query_events, const torch::Tensor& 
                         const torch::Tensor& key_padding, const torch::Tensor& attn_mask,
                         NonEventRows non_event) {
   MMKD_CHECK(query_events.defined() && query_events.dim() == 2,
-             "ideal_map: query_events must be [B,Tq], got ", shape_of(query_events));
+             "ideal_map: query_events must be [B,Tq], got ", shape_text(query_events));
   const int64_t batch = query_events.size(0), tq = query_events.size(1);
   MMKD_CHECK(key_events.defined() && key_events.dim() == 2 && key_events.size(0) == batch,
-             "ideal_map: key_events must be [", batch, ",Tk], got ", shape_of(key_events));
+             "ideal_map: key_events must be [", batch, ",Tk], got ", shape_text(key_events));
   const int64_t tk = key_events.size(1);
   const auto device = query_events.device();
   const auto visible = visible_keys(batch, tq, tk, key_padding, attn_mask, device);

@@ -57,7 +57,7 @@ const std::vector<std::pair<std::string, StudentArch>> kStudentArchs = {
     {"5", StudentArch::kLanguageAudio},
 };
 
-void check_dropout(double p, const std::string& key) {
+void check_dropout_key(double p, const std::string& key) {
   MMKD_CHECK(p >= 0 && p < 1, "config key '", key,
              "': a dropout probability must be in [0,1), got ", p);
 }
@@ -109,13 +109,13 @@ void ModelConfig::validate(const std::string& path) const {
              conv_kernel);
   MMKD_CHECK(output == OutputMode::kRegression || num_classes >= 2, "config key '",
              key("num_classes"), "': must be >= 2, got ", num_classes);
-  check_dropout(attn_dropout, key("attn_dropout"));
-  check_dropout(relu_dropout, key("relu_dropout"));
-  check_dropout(res_dropout, key("res_dropout"));
-  check_dropout(embed_dropout, key("embed_dropout"));
-  check_dropout(out_dropout, key("out_dropout"));
-  if (attn_dropout_audio) check_dropout(*attn_dropout_audio, key("attn_dropout_audio"));
-  if (attn_dropout_video) check_dropout(*attn_dropout_video, key("attn_dropout_video"));
+  check_dropout_key(attn_dropout, key("attn_dropout"));
+  check_dropout_key(relu_dropout, key("relu_dropout"));
+  check_dropout_key(res_dropout, key("res_dropout"));
+  check_dropout_key(embed_dropout, key("embed_dropout"));
+  check_dropout_key(out_dropout, key("out_dropout"));
+  if (attn_dropout_audio) check_dropout_key(*attn_dropout_audio, key("attn_dropout_audio"));
+  if (attn_dropout_video) check_dropout_key(*attn_dropout_video, key("attn_dropout_video"));
   // MulT attends to padded steps; a mask would silently change what an imported model computes.
   MMKD_CHECK(!(mult_compat() && mask_padding), "config key '", key("mask_padding"),
              "': must be false with compat: mult (MulT attends to padded steps; "

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "mmkd/core/error.h"
+#include "mmkd/core/shape_text.h"
 
 namespace mmkd::models {
 
@@ -30,16 +30,10 @@ bool has_prefix(const Tensors& tensors, const std::string& prefix) {
   return it != tensors.end() && it->first.rfind(prefix, 0) == 0;
 }
 
-std::string shape_of(const torch::Tensor& t) {
-  std::ostringstream out;
-  out << t.sizes();
-  return out.str();
-}
-
 const torch::Tensor& require(const Tensors& tensors, const std::string& key, int64_t dims) {
   const auto it = tensors.find(key);
   MMKD_CHECK(it != tensors.end(), "missing key '", key, "'; is this a MulT state dict?");
-  MMKD_CHECK(it->second.dim() == dims, "'", key, "' has shape ", shape_of(it->second),
+  MMKD_CHECK(it->second.dim() == dims, "'", key, "' has shape ", shape_text(it->second),
              ", expected ", dims, " dimensions");
   return it->second;
 }
@@ -106,7 +100,7 @@ ModelConfig infer_config(const Tensors& tensors, const MultImportOptions& option
   const auto& in_proj = require(tensors, first + ".layers.0.self_attn.in_proj_weight", 2);
   const int64_t d = in_proj.size(1);
   MMKD_CHECK(in_proj.size(0) == 3 * d, "'", first, ".layers.0.self_attn.in_proj_weight' has shape ",
-             shape_of(in_proj), ", expected [3d, d]");
+             shape_text(in_proj), ", expected [3d, d]");
   config.d_model = d;
   config.layers = count_layers(tensors, first);
   MMKD_CHECK(options.heads > 0,
@@ -128,7 +122,7 @@ ModelConfig infer_config(const Tensors& tensors, const MultImportOptions& option
   for (size_t m = 0; m < 3; ++m) {
     const std::string key = std::string("proj_") + kBranches[2 - m].letter + ".weight";  // v, a, l
     const auto& weight = require(tensors, key, 3);
-    MMKD_CHECK(weight.size(0) == d, "'", key, "' has shape ", shape_of(weight), ", expected [", d,
+    MMKD_CHECK(weight.size(0) == d, "'", key, "' has shape ", shape_text(weight), ", expected [", d,
                ", features, kernel]");
     MMKD_CHECK(kernel == 0 || weight.size(2) == kernel, "'", key, "' has kernel ", weight.size(2),
                ", the other projections ", kernel);
@@ -207,7 +201,7 @@ MultImport import_mult(const StateDict& state_dict, const MultImportOptions& opt
       used.insert(key);
       const torch::Tensor& tensor = it->second;
       if (tensor.sizes() != item.value().sizes()) {
-        wrong.push_back(key + " " + shape_of(tensor) + " (expected " + shape_of(item.value()) +
+        wrong.push_back(key + " " + shape_text(tensor) + " (expected " + shape_text(item.value()) +
                         ")");
         continue;
       }

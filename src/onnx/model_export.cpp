@@ -17,7 +17,7 @@ using models::Role;
 
 const std::array<std::string, 3> kInputNames = {"video", "audio", "text"};
 
-std::string join(const std::vector<std::string>& parts) {
+std::string comma_joined(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ",") + p;
   return out;
@@ -200,8 +200,8 @@ std::map<std::string, std::string> metadata(const models::MultimodalNetImpl& net
       {"mmkd.version", kVersion},
       {"mmkd.model", config.describe()},
       {"mmkd.role", config.role == Role::kTeacher ? "teacher" : "student"},
-      {"mmkd.input_features", join(dims)},
-      {"mmkd.trained_steps", join(lengths)},
+      {"mmkd.input_features", comma_joined(dims)},
+      {"mmkd.trained_steps", comma_joined(lengths)},
       {"mmkd.readout", config.readout == models::Readout::kLast ? "last" : "mean"},
       {"mmkd.config_sha256", sha256_hex(config_file_text(config_yaml))},
   };
@@ -213,7 +213,7 @@ std::map<std::string, std::string> metadata(const models::MultimodalNetImpl& net
       // The 7-class rule's classes are the sentiments -3..3; other class counts are indices.
       labels.push_back(std::to_string(config.num_classes == 7 ? c - 3 : c));
     }
-    meta["mmkd.class_labels"] = join(labels);
+    meta["mmkd.class_labels"] = comma_joined(labels);
     meta["mmkd.outputs"] = "logits, probabilities (softmax), one column per class label";
   }
   return meta;

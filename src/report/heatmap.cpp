@@ -31,7 +31,7 @@ constexpr std::array<std::array<double, 3>, 9> kViridis = {{{0.267, 0.005, 0.329
                                                             {0.678, 0.864, 0.190},
                                                             {0.993, 0.906, 0.144}}};
 
-std::string format_value(double v) {
+std::string format_cell_value(double v) {
   std::ostringstream out;
   if (std::abs(v - std::round(v)) < 1e-9 && std::abs(v) < 1e6)
     out << static_cast<int64_t>(std::round(v));
@@ -76,7 +76,7 @@ void draw_panel(cairo_t* cr, const HeatmapPanel& panel, double x, double y, doub
       if (panel.annotate) {
         const bool dark = (value - lo) / (hi - lo) < 0.6;
         cairo_set_source_rgb(cr, dark ? 1 : 0, dark ? 1 : 0, dark ? 1 : 0);
-        text(cr, x + (c + 0.5) * cw, y + (r + 0.5) * ch + 4, format_value(value), 11, true);
+        text(cr, x + (c + 0.5) * cw, y + (r + 0.5) * ch + 4, format_cell_value(value), 11, true);
       }
     }
   }
@@ -113,8 +113,8 @@ void draw_panel(cairo_t* cr, const HeatmapPanel& panel, double x, double y, doub
     cairo_fill(cr);
   }
   cairo_set_source_rgb(cr, 0, 0, 0);
-  text(cr, bx, y - 2, format_value(hi), 9, false);
-  text(cr, bx, y + h + 10, format_value(lo), 9, false);
+  text(cr, bx, y - 2, format_cell_value(hi), 9, false);
+  text(cr, bx, y + h + 10, format_cell_value(lo), 9, false);
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ std::optional<double> number_at(const nlohmann::json& j, const nlohmann::json::j
 }
 
 template <typename T>
-T field(const nlohmann::json& j, const char* key, const std::string& source) {
+T read_field(const nlohmann::json& j, const char* key, const std::string& source) {
   MMKD_CHECK(j.contains(key), source, ": no key '", key, "' (is it an mmkd metrics.json?)");
   try {
     return j.at(key).get<T>();
@@ -100,15 +100,15 @@ nlohmann::json RunMetrics::to_json() const {
 RunMetrics RunMetrics::from_json(const nlohmann::json& j, const std::string& source) {
   MMKD_CHECK(j.is_object(), source, ": expected a JSON object, got ", j.type_name());
   RunMetrics m;
-  m.model = field<std::string>(j, "model", source);
-  m.data = field<std::string>(j, "data", source);
-  m.best_epoch = field<int64_t>(j, "best_epoch", source);
-  m.best_val_loss = field<double>(j, "best_val_loss", source);
-  m.epochs = field<int64_t>(j, "epochs", source);
-  m.test = field<nlohmann::json>(j, "test", source);
+  m.model = read_field<std::string>(j, "model", source);
+  m.data = read_field<std::string>(j, "data", source);
+  m.best_epoch = read_field<int64_t>(j, "best_epoch", source);
+  m.best_val_loss = read_field<double>(j, "best_val_loss", source);
+  m.epochs = read_field<int64_t>(j, "epochs", source);
+  m.test = read_field<nlohmann::json>(j, "test", source);
   m.majority_rate = m.test.value("majority_rate", 0.0);
   m.test.erase("majority_rate");
-  m.parameters = field<int64_t>(j, "parameters", source);
+  m.parameters = read_field<int64_t>(j, "parameters", source);
   m.projection_parameters = j.value("projection_parameters", int64_t{0});
   m.latency = j.value("latency", nlohmann::json::object());
   for (const auto& [key, value] : j.items()) {

@@ -30,7 +30,7 @@ using mmkd::testing::TempDir;
   GTEST_SKIP() << "no GPU visible (LibTorch " << compat::torch_version() << ", CUDA code " \
                << (compat::built_with_cuda() ? "compiled" : "not compiled") << ")"
 
-const std::string kTiny =
+const std::string kTinySets =
     " --set data.preset=tiny --set model.d_model=8 --set model.layers=1 --set model.heads=2"
     " --set train.epochs=1 --set train.batch_size=32 --set train.progress=false";
 
@@ -46,7 +46,7 @@ RunConfig deterministic_student() {
 
 TEST(Cuda, DeviceCudaWithoutAGpuIsAClearError) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is visible";
-  auto run = run_cli("train --config " + repo_path("configs/student_5.yaml") + kTiny +
+  auto run = run_cli("train --config " + repo_path("configs/student_5.yaml") + kTinySets +
                      " --device cuda --run /tmp/mmkd_no_gpu_run");
   EXPECT_NE(run.status, 0);
   EXPECT_NE(run.output.find("no GPU is visible; use --device cpu"), std::string::npos)
@@ -134,18 +134,19 @@ TEST(Cuda, TrainDistillAndPredictAcrossDevices) {
   SKIP_WITHOUT_GPU();
   TempDir dir("cuda_runs");
   const std::string teacher = dir / "teacher";
-  auto t = run_cli("train --config " + repo_path("configs/teacher_complete.yaml") + kTiny +
+  auto t = run_cli("train --config " + repo_path("configs/teacher_complete.yaml") + kTinySets +
                    " --device cuda --run " + teacher);
   ASSERT_EQ(t.status, 0) << t.output;
   // A checkpoint written on the GPU evaluates on the CPU, and the other way round below.
   auto eval_cpu = run_cli("eval --checkpoint " + teacher + "/best.pt --device cpu");
   EXPECT_EQ(eval_cpu.status, 0) << eval_cpu.output;
   for (const std::string config : {"c5_edam_down", "c5_crd_penultimate", "c5_edam_up"}) {
-    auto s = run_cli("distill --config " + repo_path("configs/table1/" + config + ".yaml") + kTiny +
-                     " --teacher " + teacher + " --device cuda --run " + (dir / config));
+    auto s =
+        run_cli("distill --config " + repo_path("configs/table1/" + config + ".yaml") + kTinySets +
+                " --teacher " + teacher + " --device cuda --run " + (dir / config));
     EXPECT_EQ(s.status, 0) << config << "\n" << s.output;
   }
-  auto cpu_run = run_cli("train --config " + repo_path("configs/student_5.yaml") + kTiny +
+  auto cpu_run = run_cli("train --config " + repo_path("configs/student_5.yaml") + kTinySets +
                          " --device cpu --run " + (dir / "student_cpu"));
   ASSERT_EQ(cpu_run.status, 0) << cpu_run.output;
   auto eval_gpu = run_cli("eval --checkpoint " + (dir / "student_cpu") + "/best.pt --device cuda");

@@ -18,9 +18,9 @@ namespace mmkd::data {
 namespace {
 
 using Kind = PyValue::Kind;
-using testing::formula;
-using testing::linear;
-using testing::pickle_fixture;
+using pickle_testing::formula;
+using pickle_testing::linear;
+using pickle_testing::pickle_fixture;
 
 // The fixture script's sizes (make_pickle_fixtures.py: SIZES, STEPS, WIDTHS).
 const std::map<std::string, int64_t> kSizes = {{"train", 4}, {"valid", 2}, {"test", 3}};
@@ -40,7 +40,7 @@ torch::Tensor expected_labels(const std::string& split) {
   return ((i * 7).remainder(19) - 9).to(torch::kDouble).div(3.0).to(torch::kFloat);
 }
 
-std::string error_of(const std::function<void()>& action) {
+std::string load_error_of(const std::function<void()>& action) {
   try {
     action();
   } catch (const Error& e) {
@@ -126,9 +126,9 @@ TEST(MoseiIo, SaveThenLoadIsIdentical) {
     EXPECT_TRUE(torch::equal(split.labels, other.labels));
     EXPECT_EQ(split.ids, other.ids);
   }
-  if (testing::reference_python_available()) {
+  if (pickle_testing::reference_python_available()) {
     // MulT's own loader only needs pickle + numpy; check the layout it indexes.
-    const std::string out = testing::run_command(
+    const std::string out = pickle_testing::run_command(
         "/usr/bin/python3 -c \"import pickle,sys; d=pickle.load(open(sys.argv[1],'rb')); "
         "t=d['train']; "
         "print(t['vision'].shape, t['audio'].dtype, t['labels'].shape, list(t['id'])[:1], "
@@ -172,7 +172,7 @@ PyRef dataset_tree() {
 std::string load_error(const PyRef& root) {
   const std::string path = temp_path("broken.pkl");
   write_pickle_file(*root, path);
-  std::string message = error_of([&] { load_mosei(path); });
+  std::string message = load_error_of([&] { load_mosei(path); });
   std::remove(path.c_str());
   const size_t at = message.find(path);
   if (at != std::string::npos) message.replace(at, path.size(), "F");
@@ -185,16 +185,17 @@ void replace_key(PyValue& dict, const std::string& key, PyRef value) {
 }
 
 TEST(MoseiIoValidation, ReportsFileProblems) {
-  EXPECT_EQ(error_of([] { load_mosei("/nonexistent/mosei.pkl"); }),
+  EXPECT_EQ(load_error_of([] { load_mosei("/nonexistent/mosei.pkl"); }),
             "/nonexistent/mosei.pkl: no such file");
   const std::string not_pickle = pickle_fixture("not_a_pickle.pkl");
-  EXPECT_NE(error_of([&] { load_mosei(not_pickle); }).find(not_pickle + ": not a pickle"),
+  EXPECT_NE(load_error_of([&] { load_mosei(not_pickle); }).find(not_pickle + ": not a pickle"),
             std::string::npos);
   const std::string truncated = pickle_fixture("truncated.pkl");
-  EXPECT_NE(error_of([&] { load_mosei(truncated); }).find(truncated + ": truncated pickle"),
+  EXPECT_NE(load_error_of([&] { load_mosei(truncated); }).find(truncated + ": truncated pickle"),
             std::string::npos);
   const std::string malicious = pickle_fixture("malicious_p4.pkl");
-  EXPECT_NE(error_of([&] { load_mosei(malicious); }).find("'posix.system'"), std::string::npos);
+  EXPECT_NE(load_error_of([&] { load_mosei(malicious); }).find("'posix.system'"),
+            std::string::npos);
 }
 
 // An empty split used to fail only inside batching ("cannot batch an empty split"), unnamed.

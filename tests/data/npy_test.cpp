@@ -27,7 +27,7 @@ std::string header(const std::string& shape) {
   return "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
 }
 
-std::string read_error(const testing::TempDir& dir, const std::string& bytes) {
+std::string read_error(const mmkd::testing::TempDir& dir, const std::string& bytes) {
   const std::string path = dir / "x.npy";
   std::ofstream(path, std::ios::binary) << bytes;
   try {
@@ -41,7 +41,7 @@ std::string read_error(const testing::TempDir& dir, const std::string& bytes) {
 }
 
 TEST(Npy, ReadsAWellFormedFile) {
-  testing::TempDir dir("npy_ok");
+  mmkd::testing::TempDir dir("npy_ok");
   const float values[6] = {1, 2, 3, 4, 5, 6};
   const std::string path = dir / "ok.npy";
   std::ofstream(path, std::ios::binary)
@@ -57,7 +57,7 @@ TEST(Npy, ReadsAWellFormedFile) {
 // Before: "stoll" (no file), a sign silently dropped, a missing comma accepted, and a
 // header claiming 4e16 bytes went straight to the allocator.
 TEST(Npy, MalformedShapesAreNamedAndNeverAllocated) {
-  testing::TempDir dir("npy_bad");
+  mmkd::testing::TempDir dir("npy_bad");
   const std::string data(64, '\0');
   EXPECT_EQ(read_error(dir, npy_file(header("(99999999999999999999, 35)"), data)),
             "F: .npy header has a malformed shape (99999999999999999999, 35); expected "

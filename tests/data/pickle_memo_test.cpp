@@ -41,7 +41,7 @@ print(' '.join(sorted(o for o in ops if 'GET' in o or 'PUT' in o or o == 'MEMOIZ
 class SharedMemo : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    if (!testing::reference_python_available())
+    if (!pickle_testing::reference_python_available())
       GTEST_SKIP() << "/usr/bin/python3 with numpy is not installed; it writes these pickles";
     base_ = ::testing::TempDir() + "memo_" + std::to_string(::getpid()) + "_p" +
             std::to_string(GetParam());
@@ -49,8 +49,8 @@ class SharedMemo : public ::testing::TestWithParam<int> {
     ASSERT_NE(file, nullptr);
     std::fputs(kWriter, file);
     std::fclose(file);
-    opcodes_ = testing::run_command("/usr/bin/python3 " + base_ + ".py " +
-                                    std::to_string(GetParam()) + " " + base_ + ".pkl 2>&1");
+    opcodes_ = pickle_testing::run_command("/usr/bin/python3 " + base_ + ".py " +
+                                           std::to_string(GetParam()) + " " + base_ + ".pkl 2>&1");
   }
   void TearDown() override {
     std::remove((base_ + ".py").c_str());

@@ -11,11 +11,11 @@ namespace mmkd::data {
 namespace {
 
 using Kind = PyValue::Kind;
-using testing::formula;
-using testing::linear;
-using testing::pickle_fixture;
+using pickle_testing::formula;
+using pickle_testing::linear;
+using pickle_testing::pickle_fixture;
 
-std::string error_of(const std::function<void()>& action) {
+std::string pickle_error_of(const std::function<void()>& action) {
   try {
     action();
   } catch (const Error& e) {
@@ -123,7 +123,7 @@ INSTANTIATE_TEST_SUITE_P(Protocols, OrdersPickle, ::testing::Values(4, 5));
 TEST(PickleReader, RefusesGlobalsOutsideTheWhitelist) {
   for (const char* name : {"malicious_p2.pkl", "malicious_p4.pkl"}) {
     const std::string path = pickle_fixture(name);
-    const std::string message = error_of([&] { read_pickle_file(path); });
+    const std::string message = pickle_error_of([&] { read_pickle_file(path); });
     EXPECT_NE(
         message.find(path + ": pickle refers to global 'posix.system', which mmkd does not load"),
         std::string::npos)
@@ -134,21 +134,21 @@ TEST(PickleReader, RefusesGlobalsOutsideTheWhitelist) {
 TEST(PickleReader, ReportsTruncationWithItsOffset) {
   const std::string path = pickle_fixture("truncated.pkl");
   const std::string size = std::to_string(read_file_bytes(path).size());
-  const std::string message = error_of([&] { read_pickle_file(path); });
+  const std::string message = pickle_error_of([&] { read_pickle_file(path); });
   EXPECT_NE(message.find(path + ": truncated pickle (ended at byte " + size + " while reading"),
             std::string::npos)
       << message;
 }
 
 TEST(PickleReader, ReportsMissingFilesAndNonPickles) {
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(pickle_error_of([] {
               read_pickle_file("/nonexistent/x.pkl");
             }).find("/nonexistent/x.pkl: no such file"),
             std::string::npos);
   const std::string path = pickle_fixture("not_a_pickle.pkl");
-  EXPECT_NE(error_of([&] { read_pickle_file(path); }).find(path + ": not a pickle"),
+  EXPECT_NE(pickle_error_of([&] { read_pickle_file(path); }).find(path + ": not a pickle"),
             std::string::npos);
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(pickle_error_of([] {
               read_pickle_memory("", 0, "empty");
             }).find("empty: truncated pickle (ended at byte 0"),
             std::string::npos);
@@ -163,7 +163,7 @@ TEST(PickleReader, MemoryEntryPointMatchesFileReader) {
 /// Hostile inputs built opcode by opcode.
 std::string parse_error(const std::string& body) {
   const std::string bytes = std::string("\x80\x04", 2) + body;
-  return error_of([&] { read_pickle_memory(bytes.data(), bytes.size(), "hostile"); });
+  return pickle_error_of([&] { read_pickle_memory(bytes.data(), bytes.size(), "hostile"); });
 }
 
 TEST(PickleReader, LengthFieldsLargerThanTheInputAreTruncationNotAllocation) {

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
-namespace mmkd::data::testing {
+// Not mmkd::data::testing: in a unity build that name would capture `testing::` in the
+// mmkd::data test files that mean mmkd::testing.
+namespace mmkd::data::pickle_testing {
 
 inline std::string pickle_fixture(const std::string& name) {
   return std::string(MMKD_FIXTURES_DIR) + "/" + name;
@@ -51,4 +53,4 @@ inline std::string run_command(const std::string& command) {
   return out;
 }
 
-}  // namespace mmkd::data::testing
+}  // namespace mmkd::data::pickle_testing

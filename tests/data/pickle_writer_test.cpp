@@ -13,8 +13,8 @@ namespace mmkd::data {
 namespace {
 
 using Kind = PyValue::Kind;
-using testing::formula;
-using testing::linear;
+using pickle_testing::formula;
+using pickle_testing::linear;
 
 /// Every kind the writer supports, with values from the fixtures' formulas.
 PyRef sample_tree() {
@@ -85,7 +85,7 @@ TEST(PickleWriter, FileOutputEqualsMemoryOutput) {
 
 // C++ writer -> Python's pickle + numpy 1.24 -> checks against the same formulas.
 TEST(PickleWriter, PythonReadsItBack) {
-  if (!testing::reference_python_available())
+  if (!pickle_testing::reference_python_available())
     GTEST_SKIP() << "/usr/bin/python3 with numpy is not installed; the round trip needs it";
   const std::string path =
       ::testing::TempDir() + "writer_py_" + std::to_string(::getpid()) + ".pkl";
@@ -125,7 +125,7 @@ print('OK' if all(checks) else 'FAILED %s' % [i for i, c in enumerate(checks) if
   std::fputs(script.c_str(), file);
   std::fclose(file);
   const std::string output =
-      testing::run_command("/usr/bin/python3 " + script_path + " " + path + " 2>&1");
+      pickle_testing::run_command("/usr/bin/python3 " + script_path + " " + path + " 2>&1");
   std::remove(script_path.c_str());
   EXPECT_EQ(output, "OK\n");
   // And the C++ reader reads the same file back identically.

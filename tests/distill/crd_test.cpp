@@ -324,7 +324,7 @@ TEST(CrdLoss, EvalModeLeavesStateUntouched) {
   EXPECT_TRUE((crd->z == -1).all().item<bool>());
 }
 
-std::string temp_path(const std::string& name) {
+std::string crd_temp_path(const std::string& name) {
   return ::testing::TempDir() + "/mmkd_crd_" + name + ".pt";
 }
 
@@ -333,7 +333,7 @@ TEST(CrdLoss, SaveLoadRestoresBanksAndZ) {
   CrdLoss a(4, 5, small_classes(), small_options());
   a->forward(torch::randn({3, 4}), torch::randn({3, 5}), longs({0, 4, 6}),
              at::detail::createCPUGenerator(1));
-  const auto path = temp_path("vector");
+  const auto path = crd_temp_path("vector");
   torch::save(a, path);
   torch::manual_seed(12);
   CrdLoss b(4, 5, small_classes(), small_options());
@@ -480,7 +480,7 @@ TEST(CrdRowLoss, SaveLoadRestoresBanksAndZ) {
   CrdRowLoss a(4, 5, 3, small_classes(), row_options());
   a->forward(torch::randn({2, 3, 4}), torch::randn({2, 3, 5}), longs({0, 4}), {},
              at::detail::createCPUGenerator(1));
-  const auto path = temp_path("rows");
+  const auto path = crd_temp_path("rows");
   torch::save(a, path);
   torch::manual_seed(17);
   CrdRowLoss b(4, 5, 3, small_classes(), row_options());

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../support/numbers.h"
 #include "mmkd/core/error.h"
 #include "mmkd/distill/map_upsampler.h"
 
@@ -14,7 +15,7 @@ namespace {
 using mmkd::distill::EdamDirection;
 using mmkd::distill::MapUpsampler;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using mmkd::testing::kInf;
 
 // Per-head softmax of logits/t over the finite entries of each row, averaged over heads; a row
 // without a finite entry stays zero.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../support/numbers.h"
 #include "mmkd/core/error.h"
 
 namespace {
@@ -13,7 +14,7 @@ namespace {
 using mmkd::distill::NonEventRows;
 using mmkd::distill::WindowRule;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using mmkd::testing::kInf;
 
 torch::Tensor bools(std::vector<std::vector<int>> rows) {
   const auto n = static_cast<int64_t>(rows.size()), t = static_cast<int64_t>(rows[0].size());

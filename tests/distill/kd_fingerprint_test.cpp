@@ -34,7 +34,7 @@ const std::vector<std::string> kRows = {
     "c5_crd_attention_map", "c5_crd_final",         "c5_crd_penultimate", "c5_crd_post_attention",
     "c5_edam_down",         "c5_edam_up",           "c5_ideal_map"};
 
-std::vector<std::string> tiny_overrides() {
+std::vector<std::string> fingerprint_overrides() {
   return {"data.preset=tiny",
           "model.d_model=8",
           "model.layers=1",
@@ -52,7 +52,7 @@ std::string version_key() {
 nlohmann::json fingerprint(const std::string& row) {
   torch::set_num_threads(1);
   const train::RunConfig config =
-      train::load_run_config(repo_path("configs/table1/" + row + ".yaml"), tiny_overrides());
+      train::load_run_config(repo_path("configs/table1/" + row + ".yaml"), fingerprint_overrides());
   const DistillConfig distill = parse_distill_config(config.distill, "distill");
   const data::MoseiData data = data::load_data(config.data);
   const models::InputShape shape = train::input_shape_of(data);
@@ -94,7 +94,7 @@ nlohmann::json fingerprint(const std::string& row) {
 /// Relative agreement that survives another CPU's rounding (see the top of the file).
 constexpr double kRelativeTolerance = 1e-5;
 
-void expect_close(double got, double expected, const std::string& what) {
+void expect_number_close(double got, double expected, const std::string& what) {
   EXPECT_NEAR(got, expected, kRelativeTolerance * std::max(1.0, std::abs(expected))) << what;
 }
 
@@ -118,12 +118,12 @@ TEST_P(KdFingerprint, TrainsAsBeforeTheRedesign) {
   const auto& expected = expected_all.at(version_key()).at(row);
   ASSERT_EQ(got["losses"].size(), expected["losses"].size());
   for (size_t i = 0; i < got["losses"].size(); ++i) {
-    expect_close(got["losses"][i].get<double>(), expected["losses"][i].get<double>(),
-                 row + ", value " + std::to_string(i) + " (step " + std::to_string(i / 2 + 1) +
-                     (i % 2 ? ", L_c)" : ", total)"));
+    expect_number_close(got["losses"][i].get<double>(), expected["losses"][i].get<double>(),
+                        row + ", value " + std::to_string(i) + " (step " +
+                            std::to_string(i / 2 + 1) + (i % 2 ? ", L_c)" : ", total)"));
   }
-  expect_close(got["weights"].get<double>(), expected["weights"].get<double>(),
-               row + ", weight checksum");
+  expect_number_close(got["weights"].get<double>(), expected["weights"].get<double>(),
+                      row + ", weight checksum");
 }
 
 INSTANTIATE_TEST_SUITE_P(Table1, KdFingerprint, ::testing::ValuesIn(kRows),

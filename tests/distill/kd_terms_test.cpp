@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../support/cli.h"
+#include "../support/numbers.h"
 #include "distill_test_util.h"
 #include "mmkd/core/error.h"
 #include "mmkd/distill/distill_config.h"
@@ -24,7 +25,7 @@ using mmkd::testing::repo_path;
 using mmkd::testing::run_cli;
 using mmkd::testing::TempDir;
 
-const double kInf = std::numeric_limits<double>::infinity();
+using mmkd::testing::kInf;
 
 /// An objective of configuration 5 with one term of `method` (YAML flow map of its keys).
 struct OneTerm {
@@ -206,7 +207,7 @@ TEST(KdTerms, GradientsOfTheAttentionTermsReachOnlyTheStudentsLogits) {
   }
 }
 
-std::string error_of(const std::string& yaml) {
+std::string distill_error_of(const std::string& yaml) {
   try {
     parse_distill_config(YAML::Load(yaml));
   } catch (const Error& e) {
@@ -216,16 +217,16 @@ std::string error_of(const std::string& yaml) {
 }
 
 TEST(KdTerms, ListFormErrorsNameTheKey) {
-  EXPECT_NE(error_of("{terms: [{method: tinybret}]}")
+  EXPECT_NE(distill_error_of("{terms: [{method: tinybret}]}")
                 .find("'distill.terms[0].method': unknown method 'tinybret' (did you mean "
                       "'tinybert'?)"),
             std::string::npos)
-      << error_of("{terms: [{method: tinybret}]}");
-  EXPECT_NE(error_of("{terms: [{method: edam, temprature: 2}]}")
+      << distill_error_of("{terms: [{method: tinybret}]}");
+  EXPECT_NE(distill_error_of("{terms: [{method: edam, temprature: 2}]}")
                 .find("unknown config key 'distill.terms[0].temprature'"),
             std::string::npos)
-      << error_of("{terms: [{method: edam, temprature: 2}]}");
-  EXPECT_NE(error_of("{method: edam, terms: [{method: edam}]}")
+      << distill_error_of("{terms: [{method: edam, temprature: 2}]}");
+  EXPECT_NE(distill_error_of("{method: edam, terms: [{method: edam}]}")
                 .find("'distill.method': the list form (distill.terms) sets this per term"),
             std::string::npos);
   try {  // a term's own values are checked when the objective is built, before training
@@ -238,10 +239,10 @@ TEST(KdTerms, ListFormErrorsNameTheKey) {
               std::string::npos)
         << e.what();
   }
-  EXPECT_NE(error_of("{terms: [{method: crd_final, level: penultimate}]}")
+  EXPECT_NE(distill_error_of("{terms: [{method: crd_final, level: penultimate}]}")
                 .find("method crd_final means level: final"),
             std::string::npos);
-  EXPECT_NE(error_of("{terms: [{weight: 1}]}").find("missing 'method'"), std::string::npos);
+  EXPECT_NE(distill_error_of("{terms: [{weight: 1}]}").find("missing 'method'"), std::string::npos);
   // A pair outside the configuration's table is refused with the valid pairs.
   try {
     OneTerm bad("{method: edam, pairs: ['A<-L']}");

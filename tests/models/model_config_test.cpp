@@ -8,13 +8,14 @@
 #include "mmkd/models/multimodal_net.h"
 #include "mmkd/models/parameter_count.h"
 
+// Inside mmkd::models, not a using-directive: in a unity build a directive would reach the
+// files compiled after this one.
+namespace mmkd::models {
 namespace {
-
-using namespace mmkd::models;
 
 const std::string kConfigDir = std::string(MMKD_FIXTURES_DIR) + "/../../configs/models/";
 
-std::string error_of(const std::string& yaml) {
+std::string model_error_of(const std::string& yaml) {
   try {
     parse_model_config(YAML::Load(yaml)["model"], "model");
   } catch (const mmkd::Error& e) {
@@ -60,25 +61,30 @@ TEST(ModelConfig, DefaultsAndNumericArchitecture) {
 }
 
 TEST(ModelConfig, RejectsWithPreciseMessages) {
-  EXPECT_NE(error_of("model: {role: teacher, d_modle: 40}").find("did you mean 'model.d_model'"),
+  EXPECT_NE(
+      model_error_of("model: {role: teacher, d_modle: 40}").find("did you mean 'model.d_model'"),
+      std::string::npos);
+  EXPECT_NE(model_error_of("model: {role: teacher, d_model: 30, heads: 8}").find("not divisible"),
             std::string::npos);
-  EXPECT_NE(error_of("model: {role: teacher, d_model: 30, heads: 8}").find("not divisible"),
+  EXPECT_NE(
+      model_error_of("model: {role: teacher, architecture: vidoe}").find("did you mean 'video'"),
+      std::string::npos);
+  EXPECT_NE(model_error_of("model: {role: student, architecture: 6}").find("model.architecture"),
             std::string::npos);
-  EXPECT_NE(error_of("model: {role: teacher, architecture: vidoe}").find("did you mean 'video'"),
+  EXPECT_NE(model_error_of("model: {architecture: video}").find("model.role"), std::string::npos);
+  EXPECT_NE(model_error_of("model: {role: teacher, conv_kernel: 2}").find("odd"),
             std::string::npos);
-  EXPECT_NE(error_of("model: {role: student, architecture: 6}").find("model.architecture"),
+  EXPECT_NE(model_error_of("model: {role: teacher, attn_dropout: 1.5}").find("model.attn_dropout"),
             std::string::npos);
-  EXPECT_NE(error_of("model: {architecture: video}").find("model.role"), std::string::npos);
-  EXPECT_NE(error_of("model: {role: teacher, conv_kernel: 2}").find("odd"), std::string::npos);
-  EXPECT_NE(error_of("model: {role: teacher, attn_dropout: 1.5}").find("model.attn_dropout"),
+  EXPECT_NE(model_error_of("model: {role: teacher, proxy_mode: keep}").find("only a student"),
             std::string::npos);
-  EXPECT_NE(error_of("model: {role: teacher, proxy_mode: keep}").find("only a student"),
+  EXPECT_NE(model_error_of("model: {role: student, target_lengths: [5]}").find("two positive"),
             std::string::npos);
-  EXPECT_NE(error_of("model: {role: student, target_lengths: [5]}").find("two positive"),
+  EXPECT_NE(
+      model_error_of("model: {role: student, proxy_kernels: [3, 3, 3]}").find("proxy_mode keep"),
+      std::string::npos);
+  EXPECT_NE(model_error_of("model: {role: teacher, layers: many}").find("an integer"),
             std::string::npos);
-  EXPECT_NE(error_of("model: {role: student, proxy_kernels: [3, 3, 3]}").find("proxy_mode keep"),
-            std::string::npos);
-  EXPECT_NE(error_of("model: {role: teacher, layers: many}").find("an integer"), std::string::npos);
 }
 
 TEST(ModelConfig, InputShapes) {
@@ -113,14 +119,15 @@ TEST(ModelConfig, TheMultModeChangesConventionsNotTheDefaults) {
   EXPECT_EQ(mult.attn_dropout_for(mmkd::data::Modality::kVideo, false), 0.0);
   EXPECT_EQ(mult.attn_dropout_for(mmkd::data::Modality::kText, false), 0.1);
   EXPECT_EQ(mult.attn_dropout_for(mmkd::data::Modality::kAudio, true), 0.1);  // a memory
-  EXPECT_NE(error_of("model: {role: teacher, compat: mult}")
+  EXPECT_NE(model_error_of("model: {role: teacher, compat: mult}")
                 .find("config key 'model.mask_padding': must be false with compat: mult"),
             std::string::npos);
-  EXPECT_NE(error_of("model: {role: teacher, compat: mulT2}").find("valid values: mmkd, mult"),
-            std::string::npos);
   EXPECT_NE(
-      error_of("model: {role: teacher, attn_dropout_video: 1}").find("model.attn_dropout_video"),
+      model_error_of("model: {role: teacher, compat: mulT2}").find("valid values: mmkd, mult"),
       std::string::npos);
+  EXPECT_NE(model_error_of("model: {role: teacher, attn_dropout_video: 1}")
+                .find("model.attn_dropout_video"),
+            std::string::npos);
 }
 
 TEST(ModelConfig, TheMultModeOrdersBranchesAndSizesMemoriesAsMult) {
@@ -151,3 +158,4 @@ TEST(ModelConfig, TheMultModeOrdersBranchesAndSizesMemoriesAsMult) {
 }
 
 }  // namespace
+}  // namespace mmkd::models

@@ -6,9 +6,10 @@
 #include "mmkd/models/model_geometry.h"
 #include "mmkd/models/multimodal_net.h"
 
+// Inside mmkd::models, not a using-directive: in a unity build a directive would reach the
+// files compiled after this one.
+namespace mmkd::models {
 namespace {
-
-using namespace mmkd::models;
 
 // `arch`: a TeacherArch (0..3) or a StudentArch, numbered as the paper's configurations (1..5).
 ModelConfig config_of(Role role, int arch) {
@@ -97,3 +98,4 @@ TEST(ModelGeometry, UnknownTransformerNamesTheValidOnes) {
 }
 
 }  // namespace
+}  // namespace mmkd::models

@@ -12,9 +12,10 @@
 #include "mmkd/models/student.h"
 #include "mmkd/models/teacher.h"
 
+// Inside mmkd::models, not a using-directive: in a unity build a directive would reach the
+// files compiled after this one.
+namespace mmkd::models {
 namespace {
-
-using namespace mmkd::models;
 
 const std::vector<TeacherArch> kTeachers = {TeacherArch::kComplete, TeacherArch::kVideoBranch,
                                             TeacherArch::kAudioBranch,
@@ -399,3 +400,4 @@ TEST(Names, PaperNamesAndModuleNames) {
 }
 
 }  // namespace
+}  // namespace mmkd::models

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../support/numbers.h"
 #include "mmkd/core/error.h"
 #include "mmkd/nn/transformer_encoder.h"
 
@@ -15,7 +16,7 @@ using mmkd::nn::MultiheadAttention;
 using mmkd::nn::MultiheadAttentionOptions;
 using mmkd::nn::TapRequest;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using mmkd::testing::kInf;
 
 struct Manual {
   torch::Tensor output, logits, map;

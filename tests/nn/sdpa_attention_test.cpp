@@ -14,9 +14,9 @@ namespace {
 
 using mmkd::nn::AttentionKernel;
 
-struct KernelGuard {
+struct SdpaKernelGuard {
   AttentionKernel saved = mmkd::nn::attention_kernel();
-  ~KernelGuard() { mmkd::nn::set_attention_kernel(saved); }
+  ~SdpaKernelGuard() { mmkd::nn::set_attention_kernel(saved); }
 };
 
 struct Grads {
@@ -38,7 +38,7 @@ Grads run(mmkd::nn::MultiheadAttention& mha, AttentionKernel kernel, const torch
 
 TEST(SdpaAttention, MatchesTheReferencePathWithMasksAndEmptyRows) {
   if (!mmkd::compat::has_sdpa()) GTEST_SKIP() << "LibTorch " << mmkd::compat::torch_version();
-  const KernelGuard guard;
+  const SdpaKernelGuard guard;
   for (const bool future : {false, true}) {
     for (const int64_t tk : {5, 9, 12}) {
       torch::manual_seed(1);

@@ -6,13 +6,15 @@
 #include <cmath>
 #include <limits>
 
+#include "../support/numbers.h"
+
 namespace {
 
 using mmkd::nn::TapRequest;
 using mmkd::nn::TransformerEncoder;
 using mmkd::nn::TransformerEncoderOptions;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using mmkd::testing::kInf;
 
 torch::Tensor manual_layer_norm(const torch::Tensor& x, const torch::Tensor& w,
                                 const torch::Tensor& b) {

@@ -135,7 +135,7 @@ std::array<torch::Tensor, 3> random_features(const InputShape& shape, int64_t ba
   return x;
 }
 
-ModelConfig tiny_config(models::Role role) {
+ModelConfig tiny_model_config(models::Role role) {
   ModelConfig c;
   c.role = role;
   c.d_model = 8;
@@ -176,14 +176,14 @@ TEST(OnnxExport, EveryTeacherAndStudentMatchesOnnxRuntime) {
            {"teacher_video", TeacherArch::kVideoBranch},
            {"teacher_audio", TeacherArch::kAudioBranch},
            {"teacher_language", TeacherArch::kLanguageBranch}}) {
-    auto config = tiny_config(models::Role::kTeacher);
+    auto config = tiny_model_config(models::Role::kTeacher);
     config.teacher_arch = arch;
     auto net = eval_model(config, shape);
     add_standard_cases(manifest, manifest.add_model(name, net), net);
   }
   for (const auto mode : {models::ProxyMode::kDownsample, models::ProxyMode::kKeep}) {
     for (int arch = 1; arch <= 5; ++arch) {
-      auto config = tiny_config(models::Role::kStudent);
+      auto config = tiny_model_config(models::Role::kStudent);
       config.student_arch = static_cast<models::StudentArch>(arch);
       config.proxy_mode = mode;
       if (mode == models::ProxyMode::kKeep) config.proxy_kernels = {3, 5, 1};
@@ -215,13 +215,13 @@ TEST(OnnxExport, ReadoutsMasksModesAndOpsetsMatchOnnxRuntime) {
   Manifest manifest(dir);
   const auto shape = InputShape::tiny();
   {
-    auto config = tiny_config(models::Role::kTeacher);
+    auto config = tiny_model_config(models::Role::kTeacher);
     config.readout = models::Readout::kMean;
     auto net = eval_model(config, shape);
     add_standard_cases(manifest, manifest.add_model("teacher_mean_readout", net), net);
   }
   {
-    auto config = tiny_config(models::Role::kStudent);
+    auto config = tiny_model_config(models::Role::kStudent);
     config.readout = models::Readout::kMean;
     config.output = models::OutputMode::kRegression;
     config.target_lengths = {5, 3};
@@ -229,7 +229,7 @@ TEST(OnnxExport, ReadoutsMasksModesAndOpsetsMatchOnnxRuntime) {
     add_standard_cases(manifest, manifest.add_model("student_5_mean_regression", net), net);
   }
   {
-    auto config = tiny_config(models::Role::kTeacher);
+    auto config = tiny_model_config(models::Role::kTeacher);
     config.future_mask = false;
     config.mask_padding = false;
     config.layers = 3;
@@ -240,7 +240,7 @@ TEST(OnnxExport, ReadoutsMasksModesAndOpsetsMatchOnnxRuntime) {
   {
     // The MulT mode: identity projections (kernel 1, features of width d), zero positions for
     // padded steps, no key padding mask, memories of 3 layers.
-    auto config = tiny_config(models::Role::kTeacher);
+    auto config = tiny_model_config(models::Role::kTeacher);
     config.compat = models::Compat::kMult;
     config.mask_padding = false;
     config.conv_kernel = 1;
@@ -251,7 +251,7 @@ TEST(OnnxExport, ReadoutsMasksModesAndOpsetsMatchOnnxRuntime) {
     add_standard_cases(manifest, manifest.add_model("teacher_mult_mode", net), net);
   }
   {
-    auto net = eval_model(tiny_config(models::Role::kStudent), shape);
+    auto net = eval_model(tiny_model_config(models::Role::kStudent), shape);
     ExportOptions fixed;
     fixed.dynamic_batch = fixed.dynamic_time = false;
     fixed.batch = 7;
@@ -299,7 +299,7 @@ TEST(OnnxExport, ModelsExportedFromTinyRunsMatchOnnxRuntimeOnTheSyntheticTestSpl
 
 TEST(OnnxExport, RefusesOptionsItCannotHonourAndLeavesNoFile) {
   TempDir dir("onnx_refusals");
-  auto net = eval_model(tiny_config(models::Role::kStudent), InputShape::tiny());
+  auto net = eval_model(tiny_model_config(models::Role::kStudent), InputShape::tiny());
   const auto out = dir / "student.onnx";
   ExportOptions old_opset;
   old_opset.opset = 16;

@@ -16,13 +16,13 @@ namespace {
 using testing::repo_path;
 using testing::TempDir;
 
-std::string write(const TempDir& dir, const std::string& text) {
+std::string write_study(const TempDir& dir, const std::string& text) {
   const std::string path = dir / "study.yaml";
   std::ofstream(path) << text;
   return path;
 }
 
-std::string error_of(const std::string& path) {
+std::string study_error_of(const std::string& path) {
   try {
     load_study_config(path);
   } catch (const Error& e) {
@@ -47,15 +47,15 @@ TEST(StudyConfig, Table1HasEveryRowOfThePaperWithItsFigures) {
 
 TEST(StudyConfig, RefusesUnknownKeysWithTheClosestOne) {
   TempDir dir("study_config_keys");
-  const std::string e = error_of(write(dir, "study:\n  seed: 2\n  sections: []\n"));
+  const std::string e = study_error_of(write_study(dir, "study:\n  seed: 2\n  sections: []\n"));
   EXPECT_NE(e.find("seed"), std::string::npos) << e;
   EXPECT_NE(e.find("seeds"), std::string::npos) << e;
 }
 
 TEST(StudyConfig, NamesAMissingRunConfig) {
   TempDir dir("study_config_missing");
-  const std::string e = error_of(
-      write(dir, "study:\n  sections:\n    - {title: t, rows: [{name: a, config: nope.yaml}]}\n"));
+  const std::string e = study_error_of(write_study(
+      dir, "study:\n  sections:\n    - {title: t, rows: [{name: a, config: nope.yaml}]}\n"));
   EXPECT_NE(e.find("row 'a'"), std::string::npos) << e;
   EXPECT_NE(e.find("nope.yaml"), std::string::npos) << e;
 }
@@ -63,12 +63,13 @@ TEST(StudyConfig, NamesAMissingRunConfig) {
 TEST(StudyConfig, RefusesDuplicateNamesAndUnknownReferences) {
   TempDir dir("study_config_names");
   const std::string student = repo_path("configs/student_5.yaml");
-  std::string e = error_of(
-      write(dir, "study:\n  sections:\n    - {title: t, rows: [{name: a, config: " + student +
-                     "}, {name: a, config: " + student + "}]}\n"));
+  std::string e = study_error_of(
+      write_study(dir, "study:\n  sections:\n    - {title: t, rows: [{name: a, config: " + student +
+                           "}, {name: a, config: " + student + "}]}\n"));
   EXPECT_NE(e.find("'a' is used twice"), std::string::npos) << e;
-  e = error_of(write(dir, "study:\n  sections:\n    - {title: t, rows: [{name: a, config: " +
-                              student + "}]}\n  figure: {teacher: b, student: a}\n"));
+  e = study_error_of(
+      write_study(dir, "study:\n  sections:\n    - {title: t, rows: [{name: a, config: " + student +
+                           "}]}\n  figure: {teacher: b, student: a}\n"));
   EXPECT_NE(e.find("study.figure.teacher names 'b'"), std::string::npos) << e;
 }
 
@@ -78,11 +79,11 @@ TEST(StudyConfig, ARowUnderATeacherMustBeDistilledOrMarkedAlone) {
   const std::string student = repo_path("configs/student_5.yaml");
   const std::string edam = repo_path("configs/table1/c5_edam_down.yaml");
   const auto study = [&](const std::string& rows) {
-    return write(dir, "study:\n  sections:\n    - {title: t, teacher: {name: t, config: " +
-                          teacher + "}, rows: [" + rows + "]}\n");
+    return write_study(dir, "study:\n  sections:\n    - {title: t, teacher: {name: t, config: " +
+                                teacher + "}, rows: [" + rows + "]}\n");
   };
   // A student config without distill: under a teacher would silently get default distillation.
-  std::string e = error_of(study("{name: s, config: " + student + "}"));
+  std::string e = study_error_of(study("{name: s, config: " + student + "}"));
   EXPECT_NE(e.find("row 's' is listed under teacher 't' but"), std::string::npos) << e;
   EXPECT_NE(e.find("alone: true"), std::string::npos) << e;
   const StudyConfig ok = load_study_config(
@@ -94,7 +95,7 @@ TEST(StudyConfig, ARowUnderATeacherMustBeDistilledOrMarkedAlone) {
   EXPECT_EQ(jobs[1].unit, jobs[0].unit);
   EXPECT_EQ(jobs[2].teacher, "t");
   // And a distillation config with no teacher to learn from.
-  e = error_of(write(
+  e = study_error_of(write_study(
       dir, "study:\n  sections:\n    - {title: t, rows: [{name: d, config: " + edam + "}]}\n"));
   EXPECT_NE(e.find("has a distill: section but the row has no teacher"), std::string::npos) << e;
 }
@@ -105,10 +106,11 @@ TEST(StudyConfig, ABaselineIsALoneRowOfTheStudy) {
   const std::string student = repo_path("configs/student_5.yaml");
   const std::string edam = repo_path("configs/table1/c5_edam_down.yaml");
   const auto study = [&](const std::string& baseline, const std::string& row_baseline) {
-    return write(dir, "study:\n  baseline: " + baseline +
-                          "\n  sections:\n    - {title: a, rows: [{name: s, config: " + student +
-                          "}]}\n    - {title: t, teacher: {name: t, config: " + teacher +
-                          "}, rows: [{name: d, config: " + edam + row_baseline + "}]}\n");
+    return write_study(dir,
+                       "study:\n  baseline: " + baseline +
+                           "\n  sections:\n    - {title: a, rows: [{name: s, config: " + student +
+                           "}]}\n    - {title: t, teacher: {name: t, config: " + teacher +
+                           "}, rows: [{name: d, config: " + edam + row_baseline + "}]}\n");
   };
   const StudyConfig ok = load_study_config(study("s", ""));
   EXPECT_EQ(ok.baseline, "s");
@@ -116,12 +118,12 @@ TEST(StudyConfig, ABaselineIsALoneRowOfTheStudy) {
   EXPECT_EQ(ok.baseline_of(*ok.sections[1].teacher, false), "");
   const StudyConfig off = load_study_config(study("s", ", baseline: none"));
   EXPECT_EQ(off.baseline_of(off.sections[1].rows[0], true), "");
-  std::string e = error_of(study("x", ""));
+  std::string e = study_error_of(study("x", ""));
   EXPECT_NE(e.find("study.baseline names 'x', which is not a row of the study"), std::string::npos)
       << e;
-  e = error_of(study("t", ""));
+  e = study_error_of(study("t", ""));
   EXPECT_NE(e.find("study.baseline names 't', which is not trained alone"), std::string::npos) << e;
-  e = error_of(study("s", ", baseline: d"));
+  e = study_error_of(study("s", ", baseline: d"));
   EXPECT_NE(e.find("the baseline of row 'd' names 'd', which is not trained alone"),
             std::string::npos)
       << e;

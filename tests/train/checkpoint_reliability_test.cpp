@@ -23,7 +23,7 @@ using mmkd::testing::error_of;
 using mmkd::testing::repo_path;
 using mmkd::testing::TempDir;
 
-std::string read_bytes(const std::string& path) {
+std::string checkpoint_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;
   out << in.rdbuf();
@@ -69,12 +69,12 @@ TEST(CheckpointReliability, SaveOnAFullDiskFailsCleanlyAndKeepsTheOldCheckpoint)
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
   const std::string path = disk / "last.pt";
   save_checkpoint(path, net.model, net.info);
-  const std::string before = read_bytes(path);
+  const std::string before = checkpoint_bytes(path);
   net.perturb();
   const std::string message = error_of([&] { save_checkpoint(path, net.model, net.info); });
   EXPECT_NE(message.find("cannot write '" + path + "': no space left on device"), std::string::npos)
       << message;
-  EXPECT_EQ(read_bytes(path), before);
+  EXPECT_EQ(checkpoint_bytes(path), before);
   EXPECT_TRUE(testing::temp_files_of(path).empty());
   EXPECT_NO_THROW(load_model(path, torch::kCPU));  // still resumable
 }
@@ -85,7 +85,7 @@ TEST(CheckpointReliability, FailedWriteByFileSizeLimitKeepsTheOldCheckpoint) {
   TempDir dir("ckpt_fsize");
   const std::string path = dir / "best.pt";
   save_checkpoint(path, net.model, net.info);
-  const std::string before = read_bytes(path);
+  const std::string before = checkpoint_bytes(path);
   net.perturb();
   std::string message;
   {
@@ -94,7 +94,7 @@ TEST(CheckpointReliability, FailedWriteByFileSizeLimitKeepsTheOldCheckpoint) {
   }
   EXPECT_NE(message.find("cannot write '" + path + "': file too large"), std::string::npos)
       << message;
-  EXPECT_EQ(read_bytes(path), before);
+  EXPECT_EQ(checkpoint_bytes(path), before);
   EXPECT_TRUE(testing::temp_files_of(path).empty());
 }
 
@@ -104,7 +104,7 @@ TEST(CheckpointReliability, FlippedByteInATensorIsRefusedNamingTheFile) {
   TempDir dir("ckpt_flip");
   const std::string path = dir / "best.pt";
   save_checkpoint(path, net.model, net.info);
-  std::string bytes = read_bytes(path);
+  std::string bytes = checkpoint_bytes(path);
   // Find the first parameter's raw float data inside its record and flip one bit of it.
   const torch::Tensor first = net.model->parameters().front().contiguous();
   const std::string raw(static_cast<const char*>(first.data_ptr()),
@@ -124,7 +124,7 @@ TEST(CheckpointReliability, FlippedByteInADeflatedRecordIsRefused) {
   TempDir dir("ckpt_deflate");
   const std::string path = dir / "best.pt";
   save_checkpoint(path, net.model, net.info);
-  std::string bytes = read_bytes(path);
+  std::string bytes = checkpoint_bytes(path);
   const std::string name = "archive/code/__torch__.py";
   const size_t at = bytes.find(name);  // the first occurrence is the record's local header
   ASSERT_NE(at, std::string::npos);
@@ -144,7 +144,7 @@ TEST(CheckpointReliability, TruncatedCheckpointIsRefusedNamingTheFile) {
   TempDir dir("ckpt_cut");
   const std::string path = dir / "last.pt";
   save_checkpoint(path, net.model, net.info);
-  const std::string bytes = read_bytes(path);
+  const std::string bytes = checkpoint_bytes(path);
   write_bytes(path, bytes.substr(0, bytes.size() * 2 / 3));
   const std::string message = error_of([&] { read_checkpoint_info(path); });
   EXPECT_EQ(message.rfind(path + ": damaged checkpoint", 0), 0u) << message;
