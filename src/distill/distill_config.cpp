@@ -85,6 +85,8 @@ std::vector<TermSpec> parse_single_method(const YAML::Node& node, const std::str
 
 void DistillConfig::validate(const std::string& path) const {
   check_unit(alpha, join_key(path, "alpha"));
+  MMKD_CHECK(teacher_cache_mb >= 0, "config key '", join_key(path, "teacher_cache_mb"),
+             "': must be >= 0 (megabytes; 0 = no cache), got ", teacher_cache_mb);
   MMKD_CHECK(configuration >= 0 && configuration <= 5, "config key '",
              join_key(path, "configuration"), "': expected 1..5 (or 0 = from the student), got ",
              configuration);
@@ -97,13 +99,14 @@ DistillConfig parse_distill_config(const YAML::Node& node, const std::string& pa
     return config;
   }
   check_known_keys(node,
-                   {"teacher", "configuration", "alpha", "chance_warning_lift", "terms", "method",
-                    "beta", "temperature", "direction", "crd"},
+                   {"teacher", "configuration", "alpha", "chance_warning_lift", "teacher_cache_mb",
+                    "terms", "method", "beta", "temperature", "direction", "crd"},
                    path);
   read_optional(node, "teacher", path, config.teacher);
   read_optional(node, "configuration", path, config.configuration);
   read_optional(node, "alpha", path, config.alpha);
   read_optional(node, "chance_warning_lift", path, config.chance_warning_lift);
+  read_optional(node, "teacher_cache_mb", path, config.teacher_cache_mb);
   if (node["terms"]) {
     for (const char* legacy : {"method", "beta", "temperature", "direction", "crd"}) {
       MMKD_CHECK(!node[legacy], "config key '", join_key(path, legacy), "': the list form (",

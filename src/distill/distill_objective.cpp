@@ -1,9 +1,13 @@
 #include "mmkd/distill/distill_objective.h"
 
+#include <chrono>
+#include <iomanip>
 #include <set>
+#include <sstream>
 
 #include "mmkd/core/error.h"
 #include "mmkd/core/rng_guard.h"
+#include "mmkd/dist/process_group.h"
 #include "mmkd/train/labels.h"
 
 namespace mmkd::distill {
@@ -128,19 +132,49 @@ torch::Tensor DistillObjective::kd_loss(const data::Batch& batch,
 }
 
 train::LossParts DistillObjective::compute(const data::Batch& batch,
-                                           const models::ModelOutput& output, bool /*training*/) {
+                                           const models::ModelOutput& output, bool training) {
   train::LossParts parts;
   parts.task = train::task_loss(student_->config(), output.logits, batch);
-  models::ModelOutput teacher_output;
-  if (needs_teacher_) {
-    torch::NoGradGuard no_grad;
-    teacher_output =
-        teacher_->forward(models::ModelInputs{batch.features, batch.padding}, teacher_taps_);
-  }
-  parts.kd = kd_loss(batch, output, teacher_output);
+  models::ModelOutput teacher;
+  if (needs_teacher_) teacher = teacher_output(batch, training);
+  parts.kd = kd_loss(batch, output, teacher);
   parts.total = config_.alpha * parts.task;
   if (parts.kd.defined()) parts.total = parts.total + parts.kd;
   return parts;
+}
+
+models::ModelOutput DistillObjective::teacher_output(const data::Batch& batch, bool training) {
+  const torch::Device device = batch.features[0].device();
+  if (training && cache_split_) build_teacher_cache(device);
+  if (training && cache_) return cache_->lookup(batch.index, device);
+  torch::NoGradGuard no_grad;
+  return teacher_->forward(models::ModelInputs{batch.features, batch.padding}, teacher_taps_);
+}
+
+void DistillObjective::use_teacher_cache(const data::Split& train, int64_t budget_bytes) {
+  cache_.reset();
+  cache_split_ = budget_bytes > 0 ? &train : nullptr;
+  cache_budget_bytes_ = budget_bytes;
+}
+
+void DistillObjective::build_teacher_cache(const torch::Device& device) {
+  const data::Split& split = *cache_split_;
+  cache_split_ = nullptr;  // one attempt: a declined cache is not tried again every batch
+  const auto start = std::chrono::steady_clock::now();
+  std::string declined;
+  cache_ = TeacherCache::build(teacher_, teacher_taps_, split, device, cache_budget_bytes_,
+                               /*batch_size=*/64, &declined);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (cache_) {
+    std::ostringstream line;
+    line << std::fixed << std::setprecision(1) << "teacher cache: " << cache_->num_samples()
+         << " training samples, " << cache_->bytes() / 1e6 << " MB, built in " << seconds << " s\n";
+    dist::lead_log() << line.str();
+  } else {
+    dist::lead_log() << "teacher cache: off (" << declined
+                     << "); the teacher runs on every batch\n";
+  }
 }
 
 void DistillObjective::save(torch::serialize::OutputArchive& archive) const {

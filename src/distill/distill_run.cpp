@@ -9,6 +9,7 @@
 #include "mmkd/distill/diagnostics.h"
 #include "mmkd/distill/distill_objective.h"
 #include "mmkd/train/checkpoint.h"
+#include "mmkd/train/graphed_step.h"
 #include "mmkd/train/run.h"
 
 namespace mmkd::distill {
@@ -69,6 +70,13 @@ train::RunMetrics run_distillation(const train::RunConfig& config, const train::
                    << distill.alpha << "\nstudent: " << student->config().describe() << ", "
                    << student->parameter_count()
                    << " parameters\nteacher: " << teacher->config().describe() << "\n";
+
+  // A graphed step replays the teacher's forward from the graph; the cache's host-side lookup
+  // cannot be captured in one.
+  if (train::use_cuda_graphs(config.train.cuda_graphs, device))
+    dist::lead_log() << "teacher cache: off (CUDA graphs replay the teacher's forward)\n";
+  else
+    objective.use_teacher_cache(data.split("train"), distill.teacher_cache_mb * 1000000);
 
   const bool diagnostics = data.split("valid").has_events();
   nlohmann::json teacher_mass;

@@ -1,7 +1,6 @@
 // EDAM: temperature maps and the row-wise cross-entropy between attention maps.
 #include "mmkd/distill/edam.h"
 
-
 #include "mmkd/core/error.h"
 #include "mmkd/core/shape_text.h"
 #include "mmkd/dist/batch_share.h"

@@ -153,6 +153,29 @@ TEST(DistillRun, BetaZeroReproducesTheStudentAloneExactly) {
   }
 }
 
+TEST(DistillRun, TeacherCacheTrainsTheStudentTheTeacherPerBatchTrains) {
+  TempDir dir("teacher_cache");
+  auto teacher = train_tiny_teacher("complete", dir / "teacher");
+  ASSERT_EQ(teacher.status, 0) << teacher.output;
+  const std::string base = "distill --config " + repo_path("configs/table1/c5_edam_down.yaml") +
+                           kTinyRun + " --teacher " + (dir / "teacher");
+  auto cached = run_cli(base + " --run " + (dir / "cached"));
+  ASSERT_EQ(cached.status, 0) << cached.output;
+  EXPECT_NE(cached.output.find("teacher cache: "), std::string::npos) << cached.output;
+  EXPECT_NE(cached.output.find(" training samples, "), std::string::npos) << cached.output;
+  auto plain = run_cli(base + " --set distill.teacher_cache_mb=0 --run " + (dir / "plain"));
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  EXPECT_EQ(plain.output.find("teacher cache: "), std::string::npos) << plain.output;
+  auto a = train::load_model(dir / "cached/last.pt", torch::kCPU);
+  auto b = train::load_model(dir / "plain/last.pt", torch::kCPU);
+  for (const auto& item : a->named_parameters()) {
+    const auto other = b->named_parameters()[item.key()];
+    // Only float rounding differs (the cache ran the teacher on other batches).
+    EXPECT_TRUE(torch::allclose(item.value(), other, 1e-4, 1e-5))
+        << item.key() << ": max difference " << (item.value() - other).abs().max().item<double>();
+  }
+}
+
 class Table1Config : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Table1Config, RunsEndToEndOnTiny) {

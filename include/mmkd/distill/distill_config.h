@@ -19,6 +19,10 @@ struct DistillConfig {
   /// Warn when the teacher's event mass is below this multiple of chance (maps near chance carry
   /// nothing to distill).
   double chance_warning_lift = 1.2;
+  /// Host memory for the teacher's outputs on the training split, computed once per run instead
+  /// of once per batch and epoch (teacher_cache.h); 0 = no cache. Above it the run says so and
+  /// computes the teacher per batch.
+  int64_t teacher_cache_mb = 4096;
 
   void validate(const std::string& path = "distill") const;
 };

@@ -11,6 +11,7 @@
 #include "mmkd/data/mosei_data.h"
 #include "mmkd/distill/distill_config.h"
 #include "mmkd/distill/kd_term.h"
+#include "mmkd/distill/teacher_cache.h"
 #include "mmkd/models/multimodal_net.h"
 #include "mmkd/models/pairing.h"
 #include "mmkd/train/objective.h"
@@ -46,12 +47,22 @@ class DistillObjective : public train::Objective {
   const DistillConfig& config() const { return config_; }
   models::MultimodalNet teacher() const { return teacher_; }
 
+  /// Serves the teacher's outputs for training batches of `train` (which must outlive this
+  /// objective) from a TeacherCache, built on the first training batch within `budget_bytes`.
+  /// Validation batches still run the teacher. Not for CUDA-graphed steps: a graph cannot
+  /// capture the host-side lookup.
+  void use_teacher_cache(const data::Split& train, int64_t budget_bytes);
+  /// The cache in use; nullptr before the first training batch, or when declined or not asked.
+  const TeacherCache* teacher_cache() const { return cache_.get(); }
+
   /// Σ_i weight_i * L_i for a batch given both networks' outputs (undefined without terms).
   torch::Tensor kd_loss(const data::Batch& batch, const models::ModelOutput& student,
                         const models::ModelOutput& teacher);
 
  private:
   std::vector<models::DistillPair> term_pairs(const TermSpec& spec) const;
+  models::ModelOutput teacher_output(const data::Batch& batch, bool training);
+  void build_teacher_cache(const torch::Device& device);
 
   DistillConfig config_;
   const models::PairingConfig* pairing_;
@@ -61,7 +72,10 @@ class DistillObjective : public train::Objective {
   bool needs_teacher_ = false;
   std::shared_ptr<torch::nn::Module> heads_;  // every term's learned heads and banks
   std::vector<std::unique_ptr<KdTerm>> terms_;
-  mutable at::Generator generator_;  // CRD negative sampling
+  mutable at::Generator generator_;           // CRD negative sampling
+  const data::Split* cache_split_ = nullptr;  // set by use_teacher_cache until the cache is built
+  int64_t cache_budget_bytes_ = 0;
+  std::unique_ptr<TeacherCache> cache_;
 };
 
 }  // namespace mmkd::distill
