@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "../support/cli.h"
 #include "distill_test_util.h"
@@ -166,12 +168,32 @@ TEST(DistillRun, TeacherCacheTrainsTheStudentTheTeacherPerBatchTrains) {
   auto plain = run_cli(base + " --set distill.teacher_cache_mb=0 --run " + (dir / "plain"));
   ASSERT_EQ(plain.status, 0) << plain.output;
   EXPECT_EQ(plain.output.find("teacher cache: "), std::string::npos) << plain.output;
+  // The KD loss each epoch is where wrong teacher rows would show (other maps, another
+  // cross-entropy); float rounding (the cache ran the teacher on other batches) moves it by far
+  // less than 1e-4. The weights then drift by rounding only: under 1e-4 here on both stacks.
+  const auto kd_losses = [](const std::string& run) {
+    std::ifstream in(run + "/log.csv");
+    std::string line;
+    std::getline(in, line);  // header: epoch,train_loss,train_task,train_kd,...
+    std::vector<double> kd;
+    while (std::getline(in, line)) {
+      std::stringstream row(line);
+      std::string cell;
+      for (int column = 0; column < 4; ++column) std::getline(row, cell, ',');
+      kd.push_back(std::stod(cell));
+    }
+    return kd;
+  };
+  const auto with_cache = kd_losses(dir / "cached"), without = kd_losses(dir / "plain");
+  ASSERT_EQ(with_cache.size(), 2u);
+  ASSERT_EQ(with_cache.size(), without.size());
+  for (size_t e = 0; e < without.size(); ++e)
+    EXPECT_NEAR(with_cache[e], without[e], 1e-4 * std::abs(without[e])) << "epoch " << e + 1;
   auto a = train::load_model(dir / "cached/last.pt", torch::kCPU);
   auto b = train::load_model(dir / "plain/last.pt", torch::kCPU);
   for (const auto& item : a->named_parameters()) {
     const auto other = b->named_parameters()[item.key()];
-    // Only float rounding differs (the cache ran the teacher on other batches).
-    EXPECT_TRUE(torch::allclose(item.value(), other, 1e-4, 1e-5))
+    EXPECT_TRUE(torch::allclose(item.value(), other, 1e-3, 2e-4))
         << item.key() << ": max difference " << (item.value() - other).abs().max().item<double>();
   }
 }

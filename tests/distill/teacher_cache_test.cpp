@@ -57,7 +57,8 @@ TEST(TeacherCache, RowsEqualTheTeachersForwardOnShuffledBatches) {
     for (size_t i = 0; i < got.size(); ++i) {
       ASSERT_EQ(got[i].sizes(), want[i].sizes()) << "tensor " << i;
       // Masked attention logits are -inf in both; allclose counts equal infinities as close.
-      EXPECT_TRUE(torch::allclose(got[i], want[i], 1e-5, 1e-6))
+      // Rounding differs with the batch's composition: up to 4e-6 on OpenBLAS (Debian stack).
+      EXPECT_TRUE(torch::allclose(got[i], want[i], 1e-4, 1e-5))
           << "batch " << b << ", tensor " << i << ": max difference "
           << (got[i] - want[i]).abs().nan_to_num(0, 0, 0).max().item<double>();
       ++compared;
