@@ -5,11 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "../support/cli.h"
+#include "../support/run_log.h"
 #include "distill_test_util.h"
 #include "mmkd/core/error.h"
 #include "mmkd/data/batch_loader.h"
@@ -20,6 +19,7 @@
 namespace mmkd::distill {
 namespace {
 
+using mmkd::testing::log_column;
 using mmkd::testing::repo_path;
 using mmkd::testing::run_cli;
 using mmkd::testing::TempDir;
@@ -171,20 +171,8 @@ TEST(DistillRun, TeacherCacheTrainsTheStudentTheTeacherPerBatchTrains) {
   // The KD loss each epoch is where wrong teacher rows would show (other maps, another
   // cross-entropy); float rounding (the cache ran the teacher on other batches) moves it by far
   // less than 1e-4. The weights then drift by rounding only: under 1e-4 here on both stacks.
-  const auto kd_losses = [](const std::string& run) {
-    std::ifstream in(run + "/log.csv");
-    std::string line;
-    std::getline(in, line);  // header: epoch,train_loss,train_task,train_kd,...
-    std::vector<double> kd;
-    while (std::getline(in, line)) {
-      std::stringstream row(line);
-      std::string cell;
-      for (int column = 0; column < 4; ++column) std::getline(row, cell, ',');
-      kd.push_back(std::stod(cell));
-    }
-    return kd;
-  };
-  const auto with_cache = kd_losses(dir / "cached"), without = kd_losses(dir / "plain");
+  const auto with_cache = log_column(dir / "cached/log.csv", "train_kd");
+  const auto without = log_column(dir / "plain/log.csv", "train_kd");
   ASSERT_EQ(with_cache.size(), 2u);
   ASSERT_EQ(with_cache.size(), without.size());
   for (size_t e = 0; e < without.size(); ++e)

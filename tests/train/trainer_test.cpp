@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "../support/cli.h"
+#include "../support/run_log.h"
 #include "mmkd/core/error.h"
 #include "mmkd/core/interrupt.h"
 #include "mmkd/core/torch_compat.h"
@@ -107,18 +108,7 @@ TEST(Trainer, KilledRunResumesToTheSameWeights) {
 
 /// The val_loss column of a run's log.csv.
 std::vector<double> val_losses(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  std::vector<double> losses;
-  while (std::getline(in, line)) {
-    std::stringstream row(line);
-    std::string field;
-    for (int i = 0; i < 5 && std::getline(row, field, ','); ++i) {
-    }
-    losses.push_back(std::stod(field));  // epoch, train_loss, train_task, train_kd, val_loss
-  }
-  return losses;
+  return mmkd::testing::log_column(path, "val_loss");
 }
 
 TEST(Trainer, EarlyStopEndsTheRunWhenValidationStopsImproving) {
