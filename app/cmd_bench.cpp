@@ -12,6 +12,7 @@
 #include "mmkd/data/synthetic.h"
 #include "mmkd/distill/distill_objective.h"
 #include "mmkd/models/architecture.h"
+#include "mmkd/nn/dropout.h"
 #include "mmkd/nn/fused_attention.h"
 #include "mmkd/train/bench.h"
 #include "mmkd/train/run.h"
@@ -32,6 +33,7 @@ struct BenchArgs {
   int64_t warmup = 1;
   std::vector<std::string> sets;
   std::string attention = "auto";
+  std::string dropout = "auto";
   std::string inference_batches = "1,64";
   bool no_train = false, no_inference = false, no_ceilings = false;
   uint64_t seed = 0;
@@ -120,11 +122,49 @@ std::unique_ptr<train::Objective> make_objective(const BenchArgs& args,
   return std::make_unique<distill::DistillObjective>(kd, student, teacher, labels, args.seed);
 }
 
-void run_bench_command(const BenchArgs& args) {
+/// One kernel setting to bench. "both" for --attention or --dropout gives two, one after the
+/// other in one process with the same weights, so a before/after ratio is measured under the
+/// same load.
+struct KernelVariant {
+  nn::AttentionKernel attention;
+  nn::DropoutKernel dropout;
+};
+
+std::vector<KernelVariant> kernel_variants(const BenchArgs& args) {
   MMKD_CHECK(args.attention == "auto" || args.attention == "fused" ||
                  args.attention == "reference" || args.attention == "sdpa" ||
                  args.attention == "both",
              "--attention '", args.attention, "': expected auto, fused, reference, sdpa or both");
+  MMKD_CHECK(args.dropout == "auto" || args.dropout == "hashed" || args.dropout == "torch" ||
+                 args.dropout == "both",
+             "--dropout '", args.dropout, "': expected auto, hashed, torch or both");
+  MMKD_CHECK(args.attention != "both" || args.dropout != "both",
+             "--attention both and --dropout both: compare one kernel at a time");
+  std::vector<nn::AttentionKernel> attention;
+  if (args.attention == "auto") {
+    attention.push_back(nn::attention_kernel());  // fused unless MMKD_ATTENTION=reference
+  } else if (args.attention == "sdpa") {
+    attention.push_back(nn::AttentionKernel::kSdpa);
+  } else {
+    if (args.attention != "fused") attention.push_back(nn::AttentionKernel::kReference);
+    if (args.attention != "reference") attention.push_back(nn::AttentionKernel::kFused);
+  }
+  std::vector<nn::DropoutKernel> dropout;
+  if (args.dropout == "auto") {
+    dropout.push_back(nn::dropout_kernel());  // hashed unless MMKD_DROPOUT=torch
+  } else {
+    if (args.dropout != "hashed") dropout.push_back(nn::DropoutKernel::kTorch);
+    if (args.dropout != "torch") dropout.push_back(nn::DropoutKernel::kHashed);
+  }
+  std::vector<KernelVariant> variants;
+  for (const auto a : attention) {
+    for (const auto d : dropout) variants.push_back({a, d});
+  }
+  return variants;
+}
+
+void run_bench_command(const BenchArgs& args) {
+  const auto kernels = kernel_variants(args);
   train::set_threads(args.threads);
   const auto config = model_config(args.model, args.sets);
   const auto shape = input_shape(args.shape);
@@ -142,21 +182,11 @@ void run_bench_command(const BenchArgs& args) {
   options.adam = args.adam;
   options.seed = args.seed;
 
-  // "both": reference and fused alternate, one bench each per round, same process and weights
-  // (so a before/after ratio is measured under the same load).
-  std::vector<nn::AttentionKernel> kernels;
-  if (args.attention == "auto") {
-    kernels.push_back(nn::attention_kernel());  // fused unless MMKD_ATTENTION=reference
-  } else if (args.attention == "sdpa") {
-    kernels.push_back(nn::AttentionKernel::kSdpa);
-  } else {
-    if (args.attention != "fused") kernels.push_back(nn::AttentionKernel::kReference);
-    if (args.attention != "reference") kernels.push_back(nn::AttentionKernel::kFused);
-  }
   nlohmann::json report = nlohmann::json::array();
   std::vector<train::BenchResult> results;
   for (size_t i = 0; i < kernels.size(); ++i) {
-    nn::set_attention_kernel(kernels[i]);
+    nn::set_attention_kernel(kernels[i].attention);
+    nn::set_dropout_kernel(kernels[i].dropout);
     torch::manual_seed(args.seed);
     auto model = models::build_model(config, shape);
     const auto objective = make_objective(args, config, model);
@@ -175,15 +205,17 @@ void run_bench_command(const BenchArgs& args) {
     report.push_back(r.to_json());
   }
   if (results.size() == 2) {
-    const auto& ref = results[0];
-    const auto& fused = results[1];
-    std::cout << "fused vs reference:";
-    if (ref.has_train) {
-      std::cout << " train step x" << ref.train.step.median_ms / fused.train.step.median_ms;
+    const auto& before = results[0];
+    const auto& after = results[1];
+    const bool by_attention = before.attention_kernel != after.attention_kernel;
+    std::cout << (by_attention ? after.attention_kernel : after.dropout_kernel) << " vs "
+              << (by_attention ? before.attention_kernel : before.dropout_kernel) << ":";
+    if (before.has_train) {
+      std::cout << " train step x" << before.train.step.median_ms / after.train.step.median_ms;
     }
-    for (size_t i = 0; i < ref.inference.size(); ++i) {
-      std::cout << ", inference b" << ref.inference[i].batch << " x"
-                << ref.inference[i].latency.median_ms / fused.inference[i].latency.median_ms;
+    for (size_t i = 0; i < before.inference.size(); ++i) {
+      std::cout << ", inference b" << before.inference[i].batch << " x"
+                << before.inference[i].latency.median_ms / after.inference[i].latency.median_ms;
     }
     std::cout << " (faster when > 1)\n";
   }
@@ -228,6 +260,10 @@ void register_bench_commands(CLI::App& app) {
          "Attention kernel: auto (fused unless MMKD_ATTENTION says reference or sdpa), fused, "
          "reference, sdpa (LibTorch 2.x) or both (fused and reference one after the other, same "
          "weights, with the ratio)")
+      ->capture_default_str();
+  cmd->add_option("--dropout", args->dropout,
+                  "Dropout kernel: auto (hashed unless MMKD_DROPOUT=torch), hashed, torch or both "
+                  "(torch and hashed one after the other, same weights, with the ratio)")
       ->capture_default_str();
   cmd->add_option("--inference-batches", args->inference_batches,
                   "Comma-separated inference batch sizes")

@@ -130,7 +130,8 @@ void register_data_commands(CLI::App& app) {
                            "  mmkd data synth --preset tiny --seed 1 --out tiny.pkl\n"
                            "  mmkd data synth --preset small --set snr_video=0.5 --out small.pkl\n"
                            "  mmkd data synth --preset small --list-options");
-  synth->add_option("--preset", synth_args->preset, "tiny | small | mosei")->capture_default_str();
+  synth->add_option("--preset", synth_args->preset, "tiny | small | medium | mosei")
+      ->capture_default_str();
   synth->add_option("--seed", synth_args->seed, "random seed")
       ->check(CLI::NonNegativeNumber)  // an unsigned option would wrap -1 to 2^64-1
       ->capture_default_str();

@@ -6,7 +6,8 @@
 #
 # Usage: bench/modern_stack.sh OUTDIR [PIP_BUILD [DEBIAN_BUILD]]   (defaults: build, build-debian)
 #   MMKD_BENCH_THREADS (2), MMKD_BENCH_ROUNDS (2), MMKD_BENCH_CASES ("mult_default small_teacher
-#   small_student"), MMKD_BENCH_COMPILE (1: also time torch.compile)
+#   small_student"), MMKD_BENCH_COMPILE (1: also time torch.compile), MMKD_BENCH_DROPOUT
+#   ("hashed"; "torch hashed" also times mmkd with LibTorch's dropout, the kernel before section 13)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: bench/modern_stack.sh OUTDIR [PIP_BUILD [DEBIAN_BUILD]]}
@@ -15,6 +16,7 @@ debian_build=${3:-build-debian}
 threads=${MMKD_BENCH_THREADS:-2}
 rounds=${MMKD_BENCH_ROUNDS:-2}
 cases=${MMKD_BENCH_CASES:-"mult_default small_teacher small_student"}
+dropouts=${MMKD_BENCH_DROPOUT:-hashed}
 py=${MMKD_PYTHON:-.venv/bin/python}
 mkdir -p "$out"
 
@@ -32,10 +34,15 @@ for c in $cases; do
       bin=$pip_build/mmkd
       [ "$stack" = debian ] && bin=$debian_build/mmkd
       [ -x "$bin" ] || { echo "skip $stack: no $bin"; continue; }
-      echo "== $c round $r: mmkd ($stack)"
-      "$bin" bench --model "${config[$c]}" --shape "${shape[$c]}" --batch "${batch[$c]}" \
-        --threads "$threads" --repeats "${repeats[$c]}" --warmup 1 --no-ceilings \
-        --inference-batches 1 --json "$out/$c.mmkd-$stack.r$r.json" | grep -E "^train|^inference" || true
+      for dropout in $dropouts; do
+        suffix=""
+        [ "$dropout" = torch ] && suffix=-torchdropout
+        echo "== $c round $r: mmkd ($stack, dropout $dropout)"
+        "$bin" bench --model "${config[$c]}" --shape "${shape[$c]}" --batch "${batch[$c]}" \
+          --threads "$threads" --repeats "${repeats[$c]}" --warmup 1 --no-ceilings \
+          --inference-batches 1 --dropout "$dropout" --json "$out/$c.mmkd-$stack$suffix.r$r.json" |
+          grep -E "^train|^inference" || true
+      done
     done
     modes=eager
     [ "${MMKD_BENCH_COMPILE:-1}" = 1 ] && modes="eager compile"
@@ -69,7 +76,9 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
         step = j["train"]["step"]["median_ms"]
         peak = j["train"]["peak_delta_bytes"]
         lat = next((r["latency"]["median_ms"] for r in j["inference"] if r["batch"] == 1), None)
-        label = "mmkd, LibTorch " + ("2.15 (pip)" if impl.endswith("pip") else "1.13 (Debian)")
+        label = "mmkd, LibTorch " + ("2.15 (pip)" if "-pip" in impl else "1.13 (Debian)")
+        if impl.endswith("-torchdropout"):
+            label += ", LibTorch's dropout"
     else:
         mode = impl.split("-")[1]
         m = j["modes"].get(mode, {})

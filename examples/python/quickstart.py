@@ -21,7 +21,7 @@ import mmkd
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/quickstart", help="folder for the data, runs and figure")
-    parser.add_argument("--preset", default="tiny", help="synthetic preset (tiny, small, mosei)")
+    parser.add_argument("--preset", default="tiny", help="synthetic preset (tiny, small, medium, mosei)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--fresh", action="store_true", help="delete --out first")
     args = parser.parse_args()

@@ -5,6 +5,7 @@
 #include "mmkd/core/error.h"
 #include "mmkd/models/student.h"
 #include "mmkd/models/teacher.h"
+#include "mmkd/nn/dropout.h"
 
 namespace mmkd::models {
 
@@ -32,11 +33,7 @@ ResidualHeadImpl::ResidualHeadImpl(int64_t in_dim, int64_t out_dim, double out_d
 }
 
 std::pair<torch::Tensor, torch::Tensor> ResidualHeadImpl::forward(const torch::Tensor& h) {
-  namespace F = torch::nn::functional;
-  auto hidden = torch::relu(proj1(h));
-  if (out_dropout > 0 && is_training()) {
-    hidden = F::dropout(hidden, F::DropoutFuncOptions().p(out_dropout).training(true));
-  }
+  const auto hidden = mmkd::nn::apply_dropout(torch::relu(proj1(h)), out_dropout, is_training());
   auto penultimate = proj2(hidden) + h;
   return {out_layer(penultimate), penultimate};
 }

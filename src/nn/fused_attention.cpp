@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mmkd/core/error.h"
+#include "mmkd/nn/dropout_hash.h"
 
 // at::parallel_for below is serial unless this file is compiled with OpenMP (see CMakeLists.txt).
 #if AT_PARALLEL_OPENMP && !defined(_OPENMP)
@@ -61,13 +62,6 @@ std::atomic<int> g_kernel{[] {
 
 int64_t round_up(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
-uint64_t mix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 /// exp(x) to ~1 ulp (Cephes' polynomial on x - n ln2), 0 below -87 (so -inf gives exactly 0).
 MMKD_INLINE float fast_exp(float x) {
   float xc = x < -87.0f ? -87.0f : x;
@@ -93,22 +87,11 @@ MMKD_INLINE float fast_exp(float x) {
   return x < -87.0f ? 0.0f : p * scale;
 }
 
-/// Dropout multipliers of one attention row (keep_scale or 0) for keys [0, n): a hash of
-/// (seed, row, key), so forward, backward and attention_dropout_keep() agree on any thread.
+/// Dropout multipliers of one attention row (keep_scale or 0) for keys [0, n), hashed from
+/// (seed, row, key) (dropout_hash.h), so forward, backward and attention_dropout_keep() agree.
 MMKD_INLINE void dropout_row(uint64_t seed, uint64_t row, uint32_t threshold, float keep_scale,
                              int64_t n, float* z) {
-  const uint64_t key = mix64(seed ^ mix64(row));
-  const uint32_t base = static_cast<uint32_t>(key);
-  const uint32_t salt = static_cast<uint32_t>(key >> 32);
-  for (int64_t j = 0; j < n; ++j) {
-    uint32_t x = (base + static_cast<uint32_t>(j) * 0x9E3779B9u) ^ salt;
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    z[j] = x >= threshold ? keep_scale : 0.0f;
-  }
+  dropout_hash::fill_row(seed, row, threshold, keep_scale, n, z);
 }
 
 /// Element (b, t, c) of a [B,T,d] tensor with contiguous last dimension.
@@ -456,8 +439,7 @@ Args make_args(const torch::Tensor& q, const torch::Tensor& k, const torch::Tens
   a.row_end = row_end.data();
   a.dropout = dropout_p > 0;
   if (a.dropout) {
-    const double t = std::min(dropout_p * 4294967296.0, 4294967295.0);
-    a.threshold = static_cast<uint32_t>(t);
+    a.threshold = dropout_hash::drop_threshold(dropout_p);
     a.keep_scale = static_cast<float>(1.0 / (1.0 - dropout_p));
     a.seed = seed;
   }
@@ -603,8 +585,7 @@ torch::Tensor attention_dropout_keep(uint64_t seed, int64_t batch, int64_t heads
   MMKD_CHECK(dropout_p >= 0 && dropout_p < 1, "attention_dropout_keep: dropout must be in [0,1)");
   auto keep = torch::empty({batch, heads, tq, tk}, torch::kBool);
   bool* out = keep.data_ptr<bool>();
-  const uint32_t threshold =
-      static_cast<uint32_t>(std::min(dropout_p * 4294967296.0, 4294967295.0));
+  const uint32_t threshold = dropout_hash::drop_threshold(dropout_p);
   std::vector<float> z(static_cast<size_t>(tk));
   for (int64_t row = 0; row < batch * heads * tq; ++row) {
     dropout_row(seed, static_cast<uint64_t>(row), threshold, 1.0f, tk, z.data());

@@ -5,11 +5,10 @@
 #include <limits>
 
 #include "mmkd/core/error.h"
+#include "mmkd/nn/dropout.h"
 #include "mmkd/nn/position_frequencies.h"
 
 namespace mmkd::nn {
-
-namespace F = torch::nn::functional;
 
 namespace {
 
@@ -24,11 +23,6 @@ torch::nn::Linear xavier_linear(int64_t in, int64_t out) {
   torch::nn::init::xavier_uniform_(linear->weight);
   linear->bias.zero_();
   return linear;
-}
-
-torch::Tensor apply_dropout(const torch::Tensor& x, double p, bool training) {
-  if (p == 0 || !training) return x;
-  return F::dropout(x, F::DropoutFuncOptions().p(p).training(true));
 }
 
 }  // namespace
@@ -78,10 +72,10 @@ torch::Tensor TransformerEncoderLayerImpl::forward(const torch::Tensor& x, const
   // The same LN0 normalises queries and keys/values (MulT's maybe_layer_norm(0, .)).
   const auto k = kv.defined() ? layer_norm0(kv) : q;
   auto attention = self_attn(q, k, k, attn_mask, key_padding_mask, request);
-  auto h = x + apply_dropout(attention.output, options.res_dropout(), training);
+  auto h = x + nn::apply_dropout(attention.output, options.res_dropout(), training);
   auto f = torch::relu(fc1(layer_norm1(h)));
-  f = fc2(apply_dropout(f, options.relu_dropout(), training));
-  auto out = h + apply_dropout(f, options.res_dropout(), training);
+  f = fc2(nn::apply_dropout(f, options.relu_dropout(), training));
+  auto out = h + nn::apply_dropout(f, options.res_dropout(), training);
   if (taps != nullptr) {
     taps->logits = std::move(attention.logits);
     taps->map = std::move(attention.map);
@@ -133,7 +127,7 @@ EncoderOutput TransformerEncoderImpl::forward(const torch::Tensor& x, const torc
       positions = positions * (seq.select(2, 0) != 0).unsqueeze(-1).to(positions.dtype());
     }
     auto e = seq * scale + positions;
-    return apply_dropout(e, options.embed_dropout(), training);
+    return nn::apply_dropout(e, options.embed_dropout(), training);
   };
 
   // Keys are masked where padded: the source's padding in cross form, the input's in self form.

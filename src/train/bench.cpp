@@ -14,6 +14,7 @@
 #include "mmkd/core/error.h"
 #include "mmkd/core/parallelism.h"
 #include "mmkd/core/torch_compat.h"
+#include "mmkd/nn/dropout.h"
 #include "mmkd/nn/fused_attention.h"
 #include "mmkd/train/adam_step.h"
 #include "mmkd/train/graphed_step.h"
@@ -278,6 +279,7 @@ BenchResult run_bench(models::MultimodalNet& model, Objective& objective,
   result.objective = objective.name();
   result.threads = torch::get_num_threads();
   result.attention_kernel = nn::attention_kernel_name(nn::attention_kernel());
+  result.dropout_kernel = nn::dropout_kernel_name(nn::dropout_kernel());
   result.device = options.device.str();
   result.load_average = load_average();
   result.parallel_threads = parallel_for_threads();
@@ -372,6 +374,7 @@ nlohmann::json BenchResult::to_json() const {
                       {"threads", threads},
                       {"parallel_for_threads", parallel_threads},
                       {"attention_kernel", attention_kernel},
+                      {"dropout_kernel", dropout_kernel},
                       {"device", device},
                       {"load_average", load_average},
                       {"cost", cost.to_json()}};
@@ -407,8 +410,8 @@ std::string BenchResult::to_text() const {
   std::ostringstream out;
   out << "model      " << model << "\n";
   out << "inputs     " << shape << ", objective " << objective << ", threads " << threads << " ("
-      << parallel_threads << " in mmkd's kernels), attention " << attention_kernel << ", load "
-      << load_average << "\n";
+      << parallel_threads << " in mmkd's kernels), attention " << attention_kernel << ", dropout "
+      << dropout_kernel << ", load " << load_average << "\n";
   out << "cost       forward " << fixed(cost.forward_flops / 1e6, 1) << " MFLOP/sample ("
       << percent(cost.attention_flops / std::max(cost.forward_flops, 1.0))
       << " in QK^T/AV), inference " << fixed(cost.inference_flops / 1e6, 1)

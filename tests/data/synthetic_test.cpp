@@ -33,6 +33,13 @@ TEST(SynthOptions, PresetsHaveDocumentedSizes) {
   EXPECT_EQ(small.n_train, 2000);
   EXPECT_EQ(small.n_valid, 400);
   EXPECT_EQ(small.n_test, 600);
+  const auto medium = synth_preset("medium");
+  EXPECT_EQ(medium.n_train, 8000);
+  EXPECT_EQ(medium.n_valid, 1000);
+  EXPECT_EQ(medium.n_test, 2000);
+  EXPECT_EQ(medium.len_video, small.len_video);
+  EXPECT_EQ(medium.len_audio, small.len_audio);
+  EXPECT_EQ(medium.len_text, small.len_text);
   const auto mosei = synth_preset("mosei");
   EXPECT_EQ(mosei.n_train, 16326);
   EXPECT_EQ(mosei.n_valid, 1871);
@@ -54,7 +61,7 @@ TEST(SynthOptions, UnknownPresetListsValidNames) {
   const auto message = error_of([] { synth_preset("smal"); });
   EXPECT_NE(message.find("unknown synthetic preset 'smal'"), std::string::npos) << message;
   EXPECT_NE(message.find("did you mean 'small'"), std::string::npos) << message;
-  EXPECT_NE(message.find("tiny, small, mosei"), std::string::npos) << message;
+  EXPECT_NE(message.find("tiny, small, medium, mosei"), std::string::npos) << message;
 }
 
 TEST(SynthOptions, OverridesParseAndRefuseBadInput) {

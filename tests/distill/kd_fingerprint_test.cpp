@@ -4,7 +4,8 @@
 // and a weight checksum compared to a relative 1e-5. On the recording machine they agree bit for
 // bit, but LibTorch picks its CPU kernels by instruction set (AVX2, AVX-512), so another machine
 // rounds differently; any change of what is computed moves these values by far more.
-// MMKD_RECORD_FINGERPRINTS=FILE writes this build's values into FILE instead (merging).
+// MMKD_RECORD_FINGERPRINTS=FILE writes this build's values into FILE instead (merging). Dropout
+// takes LibTorch's kernel here, as the recorded code did (the hashed kernel draws other masks).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "mmkd/distill/distill_config.h"
 #include "mmkd/distill/distill_objective.h"
 #include "mmkd/models/architecture.h"
+#include "mmkd/nn/dropout.h"
 #include "mmkd/train/run.h"
 
 namespace mmkd::distill {
@@ -51,6 +53,7 @@ std::string version_key() {
 /// Losses of three steps and the final weights' checksum of one Table-1 row.
 nlohmann::json fingerprint(const std::string& row) {
   torch::set_num_threads(1);
+  nn::set_dropout_kernel(nn::DropoutKernel::kTorch);
   const train::RunConfig config =
       train::load_run_config(repo_path("configs/table1/" + row + ".yaml"), fingerprint_overrides());
   const DistillConfig distill = parse_distill_config(config.distill, "distill");

@@ -11,10 +11,11 @@
 namespace mmkd::data {
 
 struct DataConfig {
-  std::string path;              ///< MulT/MMSA pickle; empty = generate `preset` in memory
-  std::string preset = "small";  ///< synthetic preset (tiny | small | mosei) when path is empty
-  uint64_t seed = 0;             ///< synthetic generator seed (independent of the training seed)
-  YAML::Node synth;              ///< generator overrides (keys of SynthOptions)
+  std::string path;  ///< MulT/MMSA pickle; empty = generate `preset` in memory
+  std::string preset =
+      "small";        ///< synthetic preset (tiny | small | medium | mosei) when path is empty
+  uint64_t seed = 0;  ///< synthetic generator seed (independent of the training seed)
+  YAML::Node synth;   ///< generator overrides (keys of SynthOptions)
 
   /// The generator options this config describes (preset + seed + overrides).
   SynthOptions synth_options() const;

@@ -67,7 +67,8 @@ struct SynthOptions {
   double min_true_fraction = 0.4;  ///< their true duration ~ U[min_true_fraction, 1]
 };
 
-/// Sizes and shapes per preset: "tiny" (unit tests), "small" (CPU demo), "mosei" (MOSEI's
+/// Sizes and shapes per preset: "tiny" (unit tests), "small" (CPU demo), "medium"
+/// (4x small's training rows: the study at informative teacher maps), "mosei" (MOSEI's
 /// sizes and shapes). An unknown name raises mmkd::Error listing the valid ones.
 SynthOptions synth_preset(const std::string& name);
 

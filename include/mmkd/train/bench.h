@@ -125,6 +125,7 @@ struct BenchResult {
   std::string objective;
   int64_t threads = 0;
   std::string attention_kernel;  ///< fused | reference | sdpa
+  std::string dropout_kernel;    ///< hashed | torch
   std::string device = "cpu";
   std::string load_average;      ///< /proc/loadavg at start
   int64_t parallel_threads = 0;  ///< threads our own kernels' parallel loops actually use
