@@ -14,9 +14,9 @@ namespace mmkd::nn {
 
 namespace {
 
-// Elements per hashed row: the mask of element i is row i / kChunk, column i % kChunk, fixed
-// whatever the threads, and one row of multipliers fits in L1.
-constexpr int64_t kChunk = 1024;
+// Elements per hashed row: element i's mask is column i % 1024 of row i / 1024, whatever the
+// threads, and one row of multipliers fits in L1.
+constexpr int64_t kHashRowLength = 1024;
 
 std::atomic<int> g_dropout_kernel{[] {
   const char* env = std::getenv("MMKD_DROPOUT");
@@ -33,10 +33,10 @@ struct Scaling {
 };
 
 MMKD_HASH_INLINE void scale_chunks(const Scaling& s, int64_t begin, int64_t end) {
-  alignas(32) float z[kChunk];
+  alignas(32) float z[kHashRowLength];
   for (int64_t c = begin; c < end; ++c) {
-    const int64_t start = c * kChunk;
-    const int64_t len = std::min(kChunk, s.n - start);
+    const int64_t start = c * kHashRowLength;
+    const int64_t len = std::min(kHashRowLength, s.n - start);
     dropout_hash::fill_row(s.seed, static_cast<uint64_t>(c), s.threshold, s.keep_scale, len, z);
     const float* in = s.in + start;
     float* out = s.out + start;
@@ -62,7 +62,7 @@ void scale(const Scaling& s) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
   if (avx2) kernel = &scale_chunks_avx2;
 #endif
-  const int64_t chunks = (s.n + kChunk - 1) / kChunk;
+  const int64_t chunks = (s.n + kHashRowLength - 1) / kHashRowLength;
   at::parallel_for(0, chunks, 16, [&](int64_t begin, int64_t end) { kernel(s, begin, end); });
 }
 
