@@ -207,13 +207,15 @@ std::vector<JobOutcome> run_jobs(const std::vector<Job>& jobs, const std::string
       const distill::RunRequest request = job_request(jobs[i], out_dir, options);
       std::ofstream(log_path(out_dir, jobs[i]), std::ios::app)
           << "$ " << distill::command_line(request) << "\n";
+      // Said before the run starts and in one write: a run that shares our stderr (one job at a
+      // time) would otherwise print its first lines into the middle of this one.
+      std::cerr << prefix(i) + (resume ? "resumed" : "started") +
+                       (inherit ? "" : " (log: " + log_path(out_dir, jobs[i]) + ")") + "\n";
       const pid_t pid =
           start_run(request, log_path(out_dir, jobs[i]), inherit, options.host_threads);
       running[pid] = i;
       started[pid] = std::chrono::steady_clock::now();
       status[i] = Status::kRunning;
-      std::cerr << prefix(i) << (resume ? "resumed" : "started")
-                << (inherit ? "" : " (log: " + log_path(out_dir, jobs[i]) + ")") << "\n";
     }
     if (running.empty()) break;
     int wstatus = 0;
