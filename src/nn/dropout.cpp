@@ -91,6 +91,7 @@ class HashedDropoutFunction : public torch::autograd::Function<HashedDropoutFunc
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
+    if (!grads[0].defined()) return {{}, {}, {}};  // the output took no part in the loss
     const double p = ctx->saved_data["p"].toDouble();
     const auto seed = static_cast<uint64_t>(ctx->saved_data["seed"].toInt());
     return {scaled_copy(grads[0], p, seed), {}, {}};

@@ -83,6 +83,12 @@ TEST_F(DropoutTest, DropsAShareP) {
   const double seeds = (a == b).to(torch::kDouble).mean().item<double>();
   EXPECT_NEAR(rows, 0.5, 0.08);
   EXPECT_NEAR(seeds, 0.5, 0.06);
+  // Neighbours within a row are independent too: both kept with probability (1-p)^2.
+  const int64_t m = int64_t(1) << 20;
+  const auto keep = hashed_dropout_keep(9, m, 0.5);
+  const double both =
+      (keep.slice(0, 0, m - 1) & keep.slice(0, 1)).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(both, 0.25, 5 * std::sqrt(0.25 * 0.75 / static_cast<double>(m)));
 }
 
 TEST_F(DropoutTest, SameMaskOnAnyThreadCountAndLayout) {
