@@ -125,8 +125,11 @@ torch::Tensor apply_dropout(const torch::Tensor& x, double p, bool training) {
   if (dropout_kernel() == DropoutKernel::kTorch || !hashed_dropout_supported(x)) {
     return torch::dropout(x, p, /*train=*/true);
   }
-  const auto seed = torch::randint(int64_t(1) << 62, {1}, torch::kLong).item<int64_t>();
-  return hashed_dropout(x, p, static_cast<uint64_t>(seed));
+  return hashed_dropout(x, p, draw_dropout_seed());
+}
+
+uint64_t draw_dropout_seed() {
+  return static_cast<uint64_t>(torch::randint(int64_t(1) << 62, {1}, torch::kLong).item<int64_t>());
 }
 
 torch::Tensor hashed_dropout_keep(uint64_t seed, int64_t numel, double p) {

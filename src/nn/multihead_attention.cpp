@@ -5,6 +5,7 @@
 
 #include "mmkd/core/error.h"
 #include "mmkd/core/torch_compat.h"
+#include "mmkd/nn/dropout.h"
 #include "mmkd/nn/fused_attention.h"
 #include "mmkd/nn/sdpa_attention.h"
 
@@ -112,12 +113,7 @@ AttentionOutput MultiheadAttentionImpl::forward(
   if (attention_kernel() == AttentionKernel::kFused && head_dim <= 64 &&
       fused_attention_supported(q, k, v, attn_mask)) {
     const double p = is_training() ? options.attn_dropout() : 0.0;
-    uint64_t seed = 0;
-    // Drawn from LibTorch's default generator, so torch::manual_seed fixes the dropout masks.
-    if (p > 0) {
-      seed = static_cast<uint64_t>(
-          torch::randint(int64_t(1) << 62, {1}, torch::kLong).item<int64_t>());
-    }
+    const uint64_t seed = p > 0 ? draw_dropout_seed() : 0;
     AttentionOutput result;
     result.output = out_proj(fused_attention(q, k, v, heads, attn_mask, key_padding_mask, p, seed));
     if (taps.logits || taps.map) {

@@ -34,6 +34,10 @@ torch::Tensor apply_dropout(const torch::Tensor& x, double p, bool training);
 /// The result is the same on any number of threads.
 torch::Tensor hashed_dropout(const torch::Tensor& x, double p, uint64_t seed);
 
+/// A seed for a hashed mask (element-wise or the fused attention's), drawn from LibTorch's default
+/// generator so that torch::manual_seed fixes the masks.
+uint64_t draw_dropout_seed();
+
 /// The mask hashed_dropout() applies: bool [numel], true = kept (for tests).
 torch::Tensor hashed_dropout_keep(uint64_t seed, int64_t numel, double p);
 
