@@ -28,6 +28,8 @@ struct BenchArgs {
   int64_t batch = 24;
   int threads = 2;
   std::string kd = "none";
+  int64_t kd_samples = 0;  // 0: as many as the batch (at least 64)
+  std::vector<std::string> kd_sets;
   std::string json;
   int64_t repeats = 5;
   int64_t warmup = 1;
@@ -94,7 +96,8 @@ std::vector<int64_t> parse_batches(const std::string& text) {
 
 /// The task loss, or distillation from a randomly initialised teacher of the student's
 /// configuration (the cost does not depend on what the teacher has learnt). CRD's class lists
-/// come from a split of random labels as long as the batch, so negatives are drawn as in training.
+/// come from a split of random labels (--kd-samples long, by default as long as the batch), so
+/// negatives are drawn as in training and the memory banks are as large as a real training set's.
 std::unique_ptr<train::Objective> make_objective(const BenchArgs& args,
                                                  const models::ModelConfig& config,
                                                  const models::MultimodalNet& student) {
@@ -103,6 +106,18 @@ std::unique_ptr<train::Objective> make_objective(const BenchArgs& args,
              ": distillation trains a student; use --model student:N");
   YAML::Node kd_yaml;
   kd_yaml["method"] = args.kd;
+  for (const auto& set : args.kd_sets) {
+    const auto eq = set.find('=');
+    MMKD_CHECK(eq != std::string::npos && eq > 0, "--kd-set '", set,
+               "': expected KEY=VALUE, a key of the distill: section (e.g. crd.row_negatives=64)");
+    const auto key = set.substr(0, eq);
+    const auto value = YAML::Load(set.substr(eq + 1));
+    const auto dot = key.find('.');  // one level: a section's key, e.g. crd.row_negatives
+    if (dot == std::string::npos)
+      kd_yaml[key] = value;
+    else
+      kd_yaml[key.substr(0, dot)][key.substr(dot + 1)] = value;
+  }
   distill::DistillConfig kd;
   try {
     kd = distill::parse_distill_config(kd_yaml, "distill");
@@ -118,7 +133,10 @@ std::unique_ptr<train::Objective> make_objective(const BenchArgs& args,
   auto teacher = models::build_model(models::parse_model_config(teacher_yaml, "teacher"),
                                      student->input_shape());
   data::Split labels;
-  labels.labels = torch::rand({std::max<int64_t>(args.batch, 64)}) * 6 - 3;
+  const int64_t samples = args.kd_samples > 0 ? args.kd_samples : std::max<int64_t>(args.batch, 64);
+  MMKD_CHECK(samples >= args.batch, "--kd-samples ", samples, " must be at least the batch (",
+             args.batch, "): a batch's samples are distinct training samples");
+  labels.labels = torch::rand({samples}) * 6 - 3;
   return std::make_unique<distill::DistillObjective>(kd, student, teacher, labels, args.seed);
 }
 
@@ -251,6 +269,13 @@ void register_bench_commands(CLI::App& app) {
          "--kd", args->kd,
          "Objective: none (task loss) or a distillation method: " + distill::kd_term_list())
       ->capture_default_str();
+  cmd->add_option("--kd-samples", args->kd_samples,
+                  "Training samples the distillation terms are sized for (CRD's memory banks "
+                  "and negative pools); 0 = the batch, at least 64. The medium preset has 8000")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kd-set", args->kd_sets,
+                  "Distillation option KEY=VALUE of the distill: section (repeatable), e.g. "
+                  "crd.fused_scores=false");
   cmd->add_option("--json", args->json, "Also write the results as JSON to this file");
   cmd->add_option("--repeats", args->repeats, "Timed train steps")->capture_default_str();
   cmd->add_option("--warmup", args->warmup, "Untimed train steps first")->capture_default_str();

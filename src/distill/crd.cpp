@@ -7,6 +7,7 @@
 
 #include "mmkd/core/error.h"
 #include "mmkd/dist/batch_share.h"
+#include "mmkd/distill/crd_row_scores.h"
 
 namespace mmkd::distill {
 namespace {
@@ -168,16 +169,30 @@ torch::Tensor CrdLossImpl::forward(const torch::Tensor& student, const torch::Te
   const int64_t e = options.embed_dim;
   const int64_t k = negatives.size(1);
 
-  const auto v = embed(embed_student, student);  // [B,E]
-  const auto w = embed(embed_teacher, teacher);  // [B,E]
-  const auto candidates = torch::cat({index.unsqueeze(1), negatives}, 1).reshape({-1});
-  // Gathered bank rows are new tensors: the in-place bank update below leaves them intact.
-  const auto bank_t = memory_teacher.index_select(0, candidates).view({batch, k + 1, e});
-  const auto bank_s = memory_student.index_select(0, candidates).view({batch, k + 1, e});
-  const auto scores_s =
-      torch::exp(torch::bmm(bank_t, v.unsqueeze(2)).squeeze(2) / options.temperature);
-  const auto scores_t =
-      torch::exp(torch::bmm(bank_s, w.unsqueeze(2)).squeeze(2) / options.temperature);
+  const auto v = embed(embed_student, student);                            // [B,E]
+  const auto w = embed(embed_teacher, teacher);                            // [B,E]
+  const auto candidates = torch::cat({index.unsqueeze(1), negatives}, 1);  // [B,K+1]
+  // The whole global batch's entries get the momentum update below (every rank applies it).
+  const auto all_index = is_training() ? dist::gather_rows(index) : torch::Tensor();
+  torch::Tensor scores_s, scores_t;  // [B,K+1]
+  if (options.fused_scores && crd_row_scores_supported(memory_student, v)) {
+    // A vector bank is a row bank with one row.
+    const auto one_row = torch::zeros({1}, torch::kLong);
+    const auto score = [&](const torch::Tensor& bank, const torch::Tensor& anchor) {
+      return crd_row_scores(bank.view({n, 1, e}), candidates, one_row, anchor.unsqueeze(1),
+                            options.temperature, all_index)
+          .squeeze(1);
+    };
+    scores_s = score(memory_teacher, v);
+    scores_t = score(memory_student, w);
+  } else {
+    // Gathered bank rows are new tensors: the in-place bank update below leaves them intact.
+    const auto flat = candidates.reshape({-1});
+    const auto bank_t = memory_teacher.index_select(0, flat).view({batch, k + 1, e});
+    const auto bank_s = memory_student.index_select(0, flat).view({batch, k + 1, e});
+    scores_s = torch::exp(torch::bmm(bank_t, v.unsqueeze(2)).squeeze(2) / options.temperature);
+    scores_t = torch::exp(torch::bmm(bank_s, w.unsqueeze(2)).squeeze(2) / options.temperature);
+  }
 
   torch::Tensor z_now;
   {
@@ -205,7 +220,7 @@ torch::Tensor CrdLossImpl::forward(const torch::Tensor& student, const torch::Te
     // Every rank applies the whole global batch's update, so that the banks stay identical.
     torch::NoGradGuard no_grad;
     const double m = options.momentum;
-    const auto rows = dist::gather_rows(index);
+    const auto& rows = all_index;
     auto update = [&](torch::Tensor& bank, const torch::Tensor& emb) {
       const auto all = dist::gather_rows(emb.detach());
       auto row = bank.index_select(0, rows).mul_(m).add_(all.to(bank.dtype()), 1 - m);
@@ -331,15 +346,22 @@ torch::Tensor CrdRowLossImpl::forward_with(const torch::Tensor& student,
   const auto w = embed(embed_teacher, xt);  // [B,R,E]
   // Entry (sample j, row t) of a bank [N,T,E] is row j*T + t of its [N*T,E] view.
   const auto candidates = torch::cat({index.unsqueeze(1), negatives}, 1);  // [B,K+1]
-  const auto flat = (candidates.unsqueeze(1) * rows_ + r.view({1, nr, 1})).reshape({-1});
   const auto bank_s_flat = memory_student.view({n * rows_, e});
   const auto bank_t_flat = memory_teacher.view({n * rows_, e});
-  const auto bank_t = bank_t_flat.index_select(0, flat).view({batch, nr, k + 1, e});
-  const auto bank_s = bank_s_flat.index_select(0, flat).view({batch, nr, k + 1, e});
-  const auto scores_s =
-      torch::exp(torch::matmul(bank_t, v.unsqueeze(-1)).squeeze(-1) / temperature);  // [B,R,K+1]
-  const auto scores_t =
-      torch::exp(torch::matmul(bank_s, w.unsqueeze(-1)).squeeze(-1) / temperature);
+  // The whole global batch's entries get the momentum update below (every rank applies it).
+  const auto all_index = is_training() ? dist::gather_rows(index) : torch::Tensor();
+  torch::Tensor scores_s, scores_t;  // [B,R,K+1]
+  if (options.crd.fused_scores && crd_row_scores_supported(memory_student, v)) {
+    scores_s = crd_row_scores(memory_teacher, candidates, r, v, temperature, all_index);
+    scores_t = crd_row_scores(memory_student, candidates, r, w, temperature, all_index);
+  } else {
+    // Gathered bank rows are new tensors: the in-place bank update below leaves them intact.
+    const auto flat = (candidates.unsqueeze(1) * rows_ + r.view({1, nr, 1})).reshape({-1});
+    const auto bank_t = bank_t_flat.index_select(0, flat).view({batch, nr, k + 1, e});
+    const auto bank_s = bank_s_flat.index_select(0, flat).view({batch, nr, k + 1, e});
+    scores_s = torch::exp(torch::matmul(bank_t, v.unsqueeze(-1)).squeeze(-1) / temperature);
+    scores_t = torch::exp(torch::matmul(bank_s, w.unsqueeze(-1)).squeeze(-1) / temperature);
+  }
 
   const auto valid = mask.to(scores_s.dtype());  // [B,R]
   const auto count_per_row = valid.sum(0);       // [R]
@@ -379,7 +401,6 @@ torch::Tensor CrdRowLossImpl::forward_with(const torch::Tensor& student,
     torch::NoGradGuard no_grad;
     const double m = options.crd.momentum;
     // Every rank applies the whole global batch's update, so that the banks stay identical.
-    const auto all_index = dist::gather_rows(index);
     const auto own = (all_index.unsqueeze(1) * rows_ + r.unsqueeze(0)).reshape({-1});  // [B*R]
     const auto keep = dist::gather_rows(mask.to(torch::kFloat)).gt(0.5).reshape({-1, 1});
     auto update = [&](const torch::Tensor& bank_flat, const torch::Tensor& emb) {

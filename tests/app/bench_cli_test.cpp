@@ -38,5 +38,27 @@ TEST(BenchCli, RefusesDistillingIntoATeacherAndUnknownMethods) {
   EXPECT_NE(result.output.find("edam"), std::string::npos) << result.output;
 }
 
+// --kd-set reaches the term's options (a wrong one is refused by the term's own check) and
+// --kd-samples sizes CRD's banks; a batch larger than the training set is refused.
+TEST(BenchCli, DistillationOptionsAndTrainingSetSize) {
+  const std::string base =
+      "bench --model student:5 --shape tiny --batch 4 --threads 1 --kd crd_final --no-ceilings "
+      "--repeats 1 --warmup 0 --no-inference ";
+  auto result = run_cli(base + "--kd-samples 300 --kd-set crd.fused_scores=false");
+  EXPECT_EQ(result.status, 0) << result.output;
+  result = run_cli(base + "--kd-set crd.fused_scorez=false");
+  EXPECT_NE(result.status, 0);
+  EXPECT_NE(result.output.find("unknown config key 'distill.crd.fused_scorez'"), std::string::npos)
+      << result.output;
+  result = run_cli(base + "--kd-set fused_scores");
+  EXPECT_NE(result.status, 0);
+  EXPECT_NE(result.output.find("--kd-set 'fused_scores': expected KEY=VALUE"), std::string::npos)
+      << result.output;
+  result = run_cli(base + "--kd-samples 3");
+  EXPECT_NE(result.status, 0);
+  EXPECT_NE(result.output.find("--kd-samples 3 must be at least the batch (4)"), std::string::npos)
+      << result.output;
+}
+
 }  // namespace
 }  // namespace mmkd

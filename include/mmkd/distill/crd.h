@@ -16,6 +16,10 @@ struct CrdOptions {
   double momentum = 0.5;          ///< bank update row = m*row + (1-m)*embedding (nce_m)
   double eps = 1e-7;              ///< eps of ContrastLoss
   bool negatives_from_other_classes = true;  ///< negatives only from samples of other classes
+  /// On the CPU, score the anchors straight from the banks (crd_row_scores.h) instead of
+  /// gathering every anchor's K+1 entries and multiplying: the same values up to float rounding.
+  /// Other devices always gather.
+  bool fused_scores = true;
 };
 
 /// Options of CRD per row. Same meaning as CrdOptions plus the memory controls; the defaults
@@ -124,7 +128,8 @@ class CrdRowLossImpl : public torch::nn::Module {
   int64_t num_rows() const { return rows_; }
 
   /// Banks 2*N*rows*E*4 bytes plus the per-step working set: gathered bank rows
-  /// 2*B*R*(K+1)*E*4 (kept for backward), scores, and the sampling keys B*N*4.
+  /// 2*B*R*(K+1)*E*4 (kept for backward), scores, and the sampling keys B*N*4. The gathered rows
+  /// are the gathered path's (other devices, fused_scores off); on the CPU this is an upper bound.
   static int64_t estimate_bytes(int64_t num_samples, int64_t rows, const CrdRowOptions& options);
 
   CrdRowOptions options;

@@ -48,6 +48,7 @@ class CrdTerm : public KdTerm {
     options.num_negatives = terms::option(spec, "num_negatives", options.num_negatives);
     options.temperature = terms::option(spec, "temperature", options.temperature);
     options.momentum = terms::option(spec, "momentum", options.momentum);
+    options.fused_scores = terms::option(spec, "fused_scores", options.fused_scores);
     const int64_t row_embed = terms::option<int64_t>(spec, "row_embed_dim", 32);
     const int64_t row_negatives = terms::option<int64_t>(spec, "row_negatives", 256);
     const double budget_gib = terms::option<double>(spec, "memory_budget_gib", 4.0);
@@ -137,7 +138,7 @@ MMKD_KD_TERM(crd_term) {
                 "Contrastive Representation Distillation (memory banks, NCE) at level final, "
                 "penultimate, post_attention or attention_map (paper §4.3)",
                 {"level", "embed_dim", "num_negatives", "row_embed_dim", "row_negatives",
-                 "temperature", "momentum", "memory_budget_gib"},
+                 "temperature", "momentum", "memory_budget_gib", "fused_scores"},
                 "crd",
                 [](const TermSpec& spec, KdTermContext& context) {
                   return std::make_unique<CrdTerm>(spec, context);
