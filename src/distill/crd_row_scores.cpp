@@ -35,6 +35,20 @@ inline void axpy(float c, const float* x, float* y, int64_t n) {
   for (int64_t e = 0; e < n; ++e) y[e] += c * x[e];
 }
 
+// The candidates' blocks lie at random places in a bank far larger than the caches: asking
+// for the next candidate's entries while this one's are scored hides some of the memory latency
+// (perf samples in the scoring loop -19% at the medium shapes; none measured in backward's).
+inline void prefetch_entries(const Layout& l, const float* block) {
+  for (int64_t i = 0; i < l.num_rows; ++i) {
+    const char* entry = reinterpret_cast<const char*>(block + l.rows[i] * l.embed);
+    for (int64_t byte = 0; byte < l.embed * 4; byte += 64) __builtin_prefetch(entry + byte);
+  }
+}
+
+inline const float* candidate_block(const Layout& l, int64_t b, int64_t k) {
+  return l.bank + l.candidates[b * l.num_candidates + k] * l.rows_in_bank * l.embed;
+}
+
 // scores[b] [R,K+1] for samples begin..end.
 inline void scores_range(const Layout& l, const float* v, float temperature, float* scores,
                          int64_t begin, int64_t end) {
@@ -43,7 +57,8 @@ inline void scores_range(const Layout& l, const float* v, float temperature, flo
     const float* vb = v + b * l.num_rows * e;
     float* sb = scores + b * l.num_rows * l.num_candidates;
     for (int64_t k = 0; k < l.num_candidates; ++k) {
-      const float* block = l.bank + l.candidates[b * l.num_candidates + k] * l.rows_in_bank * e;
+      const float* block = candidate_block(l, b, k);
+      if (k + 1 < l.num_candidates) prefetch_entries(l, candidate_block(l, b, k + 1));
       for (int64_t i = 0; i < l.num_rows; ++i)
         sb[i * l.num_candidates + k] =
             std::exp(dot(block + l.rows[i] * e, vb + i * e, e) / temperature);
