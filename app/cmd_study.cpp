@@ -30,6 +30,7 @@ struct StudyArgs {
   bool extended = false;
   bool dry_run = false;
   std::vector<std::string> merge_dirs;
+  bool no_measure = false;
   std::vector<std::string> only;
 };
 
@@ -125,9 +126,21 @@ void register_study_commands(CLI::App& app) {
       "merge", "Combine the runs of several study directories (shards) into one report.");
   add_study_options(merge, *merge_args);
   merge->add_option("dirs", merge_args->merge_dirs, "study directories to combine")->required();
+  merge->add_flag("--no-measure", merge_args->no_measure,
+                  "do not measure the finished runs' event masses and missing-modality accuracy "
+                  "that their study has not measured yet (a study still running, or killed)");
   merge->callback([merge_args] {
     const study::StudyConfig config = load(*merge_args);
     const std::string out = merge_args->out.empty() ? "results" : merge_args->out;
+    // A study measures these when its runs are done; a merge of one that is still running (or
+    // was killed) would otherwise lack the lifts. Written into the run directories, as the study
+    // writes them, so each is measured once.
+    if (!merge_args->no_measure) {
+      for (const auto& dir : merge_args->merge_dirs) {
+        study::evaluate_missing_modalities(config, dir);
+        study::evaluate_event_masses(config, dir);
+      }
+    }
     std::cout << study::write_study_report(config, merge_args->merge_dirs, out);
   });
   study->callback([args, merge] {

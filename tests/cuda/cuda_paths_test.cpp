@@ -96,7 +96,9 @@ std::vector<double> losses_on(const torch::Device& device, int steps, bool graph
     losses.push_back(loss.total.item<double>());
     adam_step(optimizer, AdamKernel::kLoop);
   }
-  if (graphs) EXPECT_TRUE(graphed && graphed->captured()) << "the step was not captured";
+  if (graphs) {
+    EXPECT_TRUE(graphed && graphed->captured()) << "the step was not captured";
+  }
   return losses;
 }
 

@@ -142,11 +142,18 @@ TEST(StudyRun, ShardsMergeToTheSameTableAsOneRun) {
   ASSERT_EQ(second.status, 0) << second.output;
   EXPECT_FALSE(fs::exists(a + "/runs/teacher-seed0"));  // the units went to different shards
   EXPECT_FALSE(fs::exists(b + "/runs/alone-seed0"));
+  // As if the shards' studies were killed before measuring: the merge measures for them.
+  const std::string teacher_mass = b + "/runs/teacher-seed0/event-mass.json";
+  const std::string teacher_without_audio = b + "/runs/teacher-seed0/missing-audio.json";
+  ASSERT_TRUE(fs::remove(teacher_mass));
+  ASSERT_TRUE(fs::remove(teacher_without_audio));
   const auto merge =
       run_cli("study merge --config " + study + " --out " + merged + " " + a + " " + b);
   ASSERT_EQ(merge.status, 0) << merge.output;
   EXPECT_EQ(results_only(read(merged + "/table1.csv")), results_only(read(whole + "/table1.csv")));
   EXPECT_TRUE(fs::exists(merged + "/attention.png"));
+  EXPECT_TRUE(fs::exists(teacher_mass));
+  EXPECT_TRUE(fs::exists(teacher_without_audio));
 }
 
 TEST(StudyRun, DryRunListsCommandsAndRunsNothing) {
