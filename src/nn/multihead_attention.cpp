@@ -14,11 +14,16 @@ namespace mmkd::nn {
 torch::Tensor masked_softmax(const torch::Tensor& logits, double temperature) {
   MMKD_CHECK(temperature > 0, "masked_softmax: temperature must be > 0, got ", temperature);
   const auto scaled = temperature == 1.0 ? logits : logits / temperature;
-  // A row is visible when at least one entry is above -inf; others would give 0/0 = NaN.
-  const auto visible =
-      (scaled != -std::numeric_limits<float>::infinity()).any(/*dim=*/-1, /*keepdim=*/true);
-  const auto safe = scaled.masked_fill(visible.logical_not(), 0.0);
-  return torch::softmax(safe, -1).masked_fill(visible.logical_not(), 0.0);
+  // A row is visible when at least one entry is above -inf (its max is); others would give
+  // 0/0 = NaN. One reduction pass, rather than a full-size comparison and then an any().
+  const auto hidden =
+      scaled.amax(/*dim=*/-1, /*keepdim=*/true) == -std::numeric_limits<float>::infinity();
+  // Padding rarely hides every key of a row: then the fills change nothing and are skipped (two
+  // full-size passes each way; the values and gradients are the same). On the CPU only, where
+  // asking is free; a CUDA step may be captured into a graph, which cannot wait for the answer.
+  if (scaled.device().is_cpu() && !hidden.any().item<bool>()) return torch::softmax(scaled, -1);
+  const auto safe = scaled.masked_fill(hidden, 0.0);
+  return torch::softmax(safe, -1).masked_fill(hidden, 0.0);
 }
 
 MultiheadAttentionImpl::MultiheadAttentionImpl(const MultiheadAttentionOptions& options_)
@@ -99,7 +104,10 @@ AttentionOutput MultiheadAttentionImpl::forward(
     auto logits = torch::matmul(split_heads(q, tq), split_heads(k, tk).transpose(-2, -1)) *
                   (1.0 / std::sqrt(double(head_dim)));
     if (attn_mask.defined()) logits = logits + attn_mask.to(logits.dtype());
-    if (key_padding_mask.defined()) {
+    // A batch without padding (fixed-length data) skips the fill: it would change nothing. CPU
+    // only, as in masked_softmax.
+    if (key_padding_mask.defined() &&
+        (!logits.device().is_cpu() || key_padding_mask.any().item<bool>())) {
       logits = logits.masked_fill(key_padding_mask.to(torch::kBool).view({batch, 1, 1, tk}),
                                   -std::numeric_limits<float>::infinity());
     }

@@ -218,6 +218,30 @@ TEST(MaskedSoftmax, TemperatureAndEmptyRows) {
   EXPECT_TRUE(torch::all(p[1] == 0).item<bool>());
 }
 
+// Padded keys without an empty row take the short way: the same values and gradients as the
+// guarded computation written out here; a row hiding every key still gives zeros, not NaN.
+TEST(MaskedSoftmax, PaddedRowsMatchTheGuardedComputation) {
+  const float inf = std::numeric_limits<float>::infinity();
+  torch::manual_seed(2);
+  for (const bool empty_row : {false, true}) {
+    auto base = torch::randn({2, 3, 4, 5});
+    base.select(-1, 4).fill_(-inf);  // a padded key
+    if (empty_row) base[1][2][3].fill_(-inf);
+    const auto x = base.clone().requires_grad_(true);
+    const auto y = base.clone().requires_grad_(true);
+    const auto weights = torch::randn({2, 3, 4, 5});
+    const auto p = mmkd::nn::masked_softmax(x, 0.5);
+    const auto hidden = (y / 0.5).amax(-1, true) == -inf;
+    const auto q = torch::softmax((y / 0.5).masked_fill(hidden, 0.0), -1).masked_fill(hidden, 0.0);
+    EXPECT_TRUE(torch::equal(p, q)) << "empty row " << empty_row;
+    EXPECT_FALSE(torch::isnan(p).any().item<bool>());
+    (p * weights).sum().backward();
+    (q * weights).sum().backward();
+    EXPECT_TRUE(torch::equal(x.grad(), y.grad())) << "empty row " << empty_row;
+    if (empty_row) EXPECT_TRUE(torch::all(p[1][2][3] == 0).item<bool>());
+  }
+}
+
 TEST(MultiheadAttention, DropoutOnlyInTraining) {
   torch::manual_seed(4);
   MultiheadAttention mha(MultiheadAttentionOptions(8, 2).attn_dropout(0.5));
