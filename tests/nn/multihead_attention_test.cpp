@@ -238,7 +238,9 @@ TEST(MaskedSoftmax, PaddedRowsMatchTheGuardedComputation) {
     (p * weights).sum().backward();
     (q * weights).sum().backward();
     EXPECT_TRUE(torch::equal(x.grad(), y.grad())) << "empty row " << empty_row;
-    if (empty_row) EXPECT_TRUE(torch::all(p[1][2][3] == 0).item<bool>());
+    if (empty_row) {
+      EXPECT_TRUE(torch::all(p[1][2][3] == 0).item<bool>());
+    }
   }
 }
 
