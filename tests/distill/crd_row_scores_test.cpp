@@ -18,15 +18,15 @@ using mmkd::distill::CrdOptions;
 using mmkd::distill::CrdRowLoss;
 using mmkd::distill::CrdRowOptions;
 
-struct Case {
+struct ScoreCase {
   torch::Tensor bank, candidates, rows, v;
 };
 
 // N=12 samples, T=5 rows, E=6; anchors are samples 0..2, their candidates include each other
 // (negatives may be other anchors of the batch, whose entries the update overwrites).
-Case make_case() {
+ScoreCase make_case() {
   torch::manual_seed(3);
-  Case c;
+  ScoreCase c;
   c.bank = torch::randn({12, 5, 6});
   c.candidates =
       torch::tensor({0, 1, 7, 2, 9, 1, 0, 4, 11, 2, 2, 0, 5, 1, 8}, torch::kLong).view({3, 5});
@@ -36,7 +36,7 @@ Case make_case() {
 }
 
 // The gathered computation CrdRowLoss used before (and still uses off the CPU).
-torch::Tensor gathered_scores(const Case& c, const torch::Tensor& bank, double temperature) {
+torch::Tensor gathered_scores(const ScoreCase& c, const torch::Tensor& bank, double temperature) {
   const int64_t t = bank.size(1), e = bank.size(2);
   const int64_t b = c.candidates.size(0), k1 = c.candidates.size(1), r = c.rows.size(0);
   const auto flat = (c.candidates.unsqueeze(1) * t + c.rows.view({1, r, 1})).reshape({-1});
