@@ -107,16 +107,11 @@ std::unique_ptr<train::Objective> make_objective(const BenchArgs& args,
   YAML::Node kd_yaml;
   kd_yaml["method"] = args.kd;
   for (const auto& set : args.kd_sets) {
+    // Checked here too so that the message names this option, not --set.
     const auto eq = set.find('=');
     MMKD_CHECK(eq != std::string::npos && eq > 0, "--kd-set '", set,
                "': expected KEY=VALUE, a key of the distill: section (e.g. crd.row_negatives=64)");
-    const auto key = set.substr(0, eq);
-    const auto value = YAML::Load(set.substr(eq + 1));
-    const auto dot = key.find('.');  // one level: a section's key, e.g. crd.row_negatives
-    if (dot == std::string::npos)
-      kd_yaml[key] = value;
-    else
-      kd_yaml[key.substr(0, dot)][key.substr(dot + 1)] = value;
+    apply_override(kd_yaml, set);
   }
   distill::DistillConfig kd;
   try {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "mmkd/core/cpu_features.h"
 #include "mmkd/core/error.h"
 
 namespace mmkd::distill {
@@ -93,8 +94,7 @@ void grad_generic(const Layout& l, const float* c, const std::vector<int64_t>& s
   grad_range(l, c, slot, kept, g, b0, b1);
 }
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#define MMKD_CRD_AVX2 1
+#ifdef MMKD_X86_CLONES
 // E is small (32 by default): 8-wide FMA dot products instead of the baseline's 4-wide SSE.
 __attribute__((target("avx2,fma"))) void scores_avx2(const Layout& l, const float* v, float t,
                                                      float* s, int64_t b0, int64_t b1) {
@@ -105,10 +105,6 @@ __attribute__((target("avx2,fma"))) void grad_avx2(const Layout& l, const float*
                                                    const float* kept, float* g, int64_t b0,
                                                    int64_t b1) {
   grad_range(l, c, slot, kept, g, b0, b1);
-}
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
 }
 #endif
 
@@ -132,8 +128,8 @@ torch::Tensor compute_scores(const torch::Tensor& bank, const torch::Tensor& can
   const auto vc = v.contiguous();
   auto scores = torch::empty({candidates.size(0), l.num_rows, l.num_candidates}, v.options());
   auto* kernel = &scores_generic;
-#ifdef MMKD_CRD_AVX2
-  if (has_avx2()) kernel = &scores_avx2;
+#ifdef MMKD_X86_CLONES
+  if (cpu_has_avx2_fma()) kernel = &scores_avx2;
 #endif
   const float t = static_cast<float>(temperature);
   at::parallel_for(0, candidates.size(0), 1, [&](int64_t b0, int64_t b1) {
@@ -186,8 +182,8 @@ class CrdRowScoresFunction : public torch::autograd::Function<CrdRowScoresFuncti
     for (int64_t u = 0; u < overwritten.numel(); ++u) slot[static_cast<size_t>(ow[u])] = u;
     auto grad = torch::zeros({candidates.size(0), l.num_rows, l.embed}, scores.options());
     auto* kernel = &grad_generic;
-#ifdef MMKD_CRD_AVX2
-    if (has_avx2()) kernel = &grad_avx2;
+#ifdef MMKD_X86_CLONES
+    if (cpu_has_avx2_fma()) kernel = &grad_avx2;
 #endif
     const float* kept_ptr = kept.numel() > 0 ? kept.data_ptr<float>() : nullptr;
     at::parallel_for(0, candidates.size(0), 1, [&](int64_t b0, int64_t b1) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "mmkd/core/cpu_features.h"
 #include "mmkd/core/error.h"
 #include "mmkd/nn/dropout_hash.h"
 
@@ -48,7 +49,7 @@ void scale_chunks_generic(const Scaling& s, int64_t begin, int64_t end) {
   scale_chunks(s, begin, end);
 }
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#ifdef MMKD_X86_CLONES
 // The hash's 32-bit multiplies vectorise 8 wide with AVX2 (the baseline x86-64 has no pmulld).
 __attribute__((target("avx2"))) void scale_chunks_avx2(const Scaling& s, int64_t begin,
                                                        int64_t end) {
@@ -58,9 +59,8 @@ __attribute__((target("avx2"))) void scale_chunks_avx2(const Scaling& s, int64_t
 
 void scale(const Scaling& s) {
   auto* kernel = &scale_chunks_generic;
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) kernel = &scale_chunks_avx2;
+#ifdef MMKD_X86_CLONES
+  if (cpu_has_avx2()) kernel = &scale_chunks_avx2;
 #endif
   const int64_t chunks = (s.n + kHashRowLength - 1) / kHashRowLength;
   at::parallel_for(0, chunks, 16, [&](int64_t begin, int64_t end) { kernel(s, begin, end); });

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "mmkd/core/cpu_features.h"
 #include "mmkd/core/error.h"
 #include "mmkd/nn/dropout_hash.h"
 
@@ -44,10 +45,6 @@ namespace {
 #define MMKD_INLINE inline __attribute__((always_inline))
 #else
 #define MMKD_INLINE inline
-#endif
-
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#define MMKD_AVX2_CLONE 1
 #endif
 
 constexpr int64_t kLanes = 16;
@@ -348,7 +345,7 @@ void backward_range(const Args& a, int64_t begin, int64_t end) {
   for (int64_t bh = begin; bh < end; ++bh) backward_head<DK>(a, bh, sc);
 }
 
-#ifdef MMKD_AVX2_CLONE
+#ifdef MMKD_X86_CLONES
 template <int DK>
 __attribute__((target("avx2,fma"))) void forward_range_avx2(const Args& a, int64_t begin,
                                                             int64_t end) {
@@ -361,18 +358,14 @@ __attribute__((target("avx2,fma"))) void backward_range_avx2(const Args& a, int6
   Scratch sc(a);
   for (int64_t bh = begin; bh < end; ++bh) backward_head<DK>(a, bh, sc);
 }
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
 #endif
 
 using RangeFn = void (*)(const Args&, int64_t, int64_t);
 
 template <int DK>
 RangeFn pick(bool backward) {
-#ifdef MMKD_AVX2_CLONE
-  if (has_avx2()) return backward ? &backward_range_avx2<DK> : &forward_range_avx2<DK>;
+#ifdef MMKD_X86_CLONES
+  if (cpu_has_avx2_fma()) return backward ? &backward_range_avx2<DK> : &forward_range_avx2<DK>;
 #endif
   return backward ? &backward_range<DK> : &forward_range<DK>;
 }
